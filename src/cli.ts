@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// medetl command line: one small file per command in commands/.
+import { Command } from 'commander';
+import { registerInit } from './commands/init.js';
+
+const program = new Command();
+program
+  .name('medetl')
+  .description(
+    'Local-first ETL for healthcare vitals: Synthea feed -> schema -> clean -> QC -> HIPAA Safe Harbor\n' +
+      'de-identification -> Parquet + SQLite in masked_out/. Only masked data leaves the pipeline.',
+  )
+  .version('0.1.0')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 ok; 1 unexpected error; 2 bad usage, config or key; 3 a file was quarantined;
+4 a file failed (I/O); 5 verify found a mismatch.
+
+Start here:  medetl demo        (init, generate, watch until drained, summary)
+Daemon:      medetl watch       and in another terminal   medetl generate --every 20s`,
+  );
+
+registerInit(program);
+
+await program.parseAsync(process.argv);

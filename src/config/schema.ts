@@ -1,0 +1,161 @@
+// The shape of config.yaml. Every object is strict: an unknown key is an error, never ignored.
+// config.yaml documents each key line by line; keep the two in step.
+import { z } from 'zod';
+
+const fraction = z.number().min(0).max(1);
+const range = z
+  .tuple([z.number(), z.number()])
+  .refine(([lo, hi]) => lo < hi, { message: 'must be [low, high] with low < high' });
+
+export const pathsSchema = z
+  .object({
+    incoming: z.string().default('incoming'),
+    quarantine: z.string().default('quarantine'),
+    masked_out: z.string().default('masked_out'),
+    logs: z.string().default('logs'),
+    synthea_stream: z.string().default('synthea_stream'),
+    /** Where loaded raw files go (they hold PHI: never under masked_out). */
+    archive: z.string().default('incoming/processed'),
+  })
+  .strict();
+
+export const inputSchema = z
+  .object({
+    /** IANA zone for timestamps written without an offset. */
+    timezone: z.string().default('UTC'),
+  })
+  .strict();
+
+export const cleanSchema = z
+  .object({
+    ranges: z
+      .object({
+        systolic_bp: range.default([50, 260]),
+        diastolic_bp: range.default([25, 160]),
+        heart_rate: range.default([20, 250]),
+      })
+      .strict()
+      .default({ systolic_bp: [50, 260], diastolic_bp: [25, 160], heart_rate: [20, 250] }),
+  })
+  .strict();
+
+export const outliersSchema = z
+  .object({
+    method: z.enum(['iqr', 'mad']).default('iqr'),
+    iqr_k: z.number().positive().default(3),
+    mad_threshold: z.number().positive().default(3.5),
+    /** Below this many non-null values in a column, no outlier is flagged in it. */
+    min_n: z.number().int().min(3).default(20),
+  })
+  .strict();
+
+export const rulesSchema = z
+  .object({
+    min_pulse_pressure: z.number().default(10),
+    max_pulse_pressure: z.number().default(120),
+  })
+  .strict();
+
+export const thresholdsSchema = z
+  .object({
+    max_reject_rate: fraction.default(0.2),
+    max_flagged_rate: fraction.default(0.3),
+    action: z.enum(['flag', 'quarantine']).default('quarantine'),
+  })
+  .strict();
+
+export const deidSchema = z
+  .object({
+    profile: z.enum(['safe_harbor', 'limited_data_set']).default('safe_harbor'),
+  })
+  .strict();
+
+export const zip3TableSchema = z
+  .object({
+    version: z.string(),
+    source: z.string(),
+    prefixes: z.array(z.string().regex(/^\d{3}$/, 'must be 3 digits')).min(1),
+  })
+  .strict();
+
+export const sinksSchema = z
+  .object({
+    sqlite_file: z.string().default('cleaned.sqlite'),
+    parquet: z
+      .object({
+        compression: z.enum(['snappy', 'zstd', 'gzip', 'uncompressed']).default('snappy'),
+        compact_file: z.string().default('cleaned.parquet'),
+      })
+      .strict()
+      .default({ compression: 'snappy', compact_file: 'cleaned.parquet' }),
+    powerbi: z
+      .object({
+        enabled: z.boolean().default(false),
+        rows_per_post: z.number().int().min(1).max(10000).default(10000),
+        posts_per_minute: z.number().int().min(1).max(120).default(120),
+      })
+      .strict()
+      .default({ enabled: false, rows_per_post: 10000, posts_per_minute: 120 }),
+  })
+  .strict();
+
+export const watchSchema = z
+  .object({
+    glob: z.string().default('events_*.csv'),
+    /** After a loaded file: move it to paths.archive, or delete it. */
+    on_success: z.enum(['archive', 'delete']).default('archive'),
+    /** A file must keep the same size and mtime this long before it is read. */
+    stable_ms: z.number().int().min(0).default(500),
+    rescan_ms: z.number().int().min(100).default(5000),
+    queue_limit: z.number().int().min(1).default(1000),
+  })
+  .strict();
+
+export const generateSchema = z
+  .object({
+    patients: z.number().int().min(1).default(50),
+    seed: z.number().int().default(42),
+    state: z.string().default('Massachusetts'),
+    city: z.string().nullable().default(null),
+    min_age: z.number().int().min(0).default(0),
+    max_age: z.number().int().min(1).default(100),
+    years_of_history: z.number().int().min(1).default(5),
+    noise: z.string().default('default'),
+    /** Path to a Synthea jar; SYNTHEA_JAR in .env overrides it. null = built-in generator. */
+    synthea_jar: z.string().nullable().default(null),
+  })
+  .strict();
+
+export const alertsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    min_interval_ms: z.number().int().min(0).default(60_000),
+    retries: z.number().int().min(0).default(5),
+  })
+  .strict();
+
+export const logSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    paths: pathsSchema.default(pathsSchema.parse({})),
+    input: inputSchema.default(inputSchema.parse({})),
+    clean: cleanSchema.default(cleanSchema.parse({})),
+    outliers: outliersSchema.default(outliersSchema.parse({})),
+    rules: rulesSchema.default(rulesSchema.parse({})),
+    thresholds: thresholdsSchema.default(thresholdsSchema.parse({})),
+    deid: deidSchema.default(deidSchema.parse({})),
+    zip3_restricted: zip3TableSchema.optional(),
+    sinks: sinksSchema.default(sinksSchema.parse({})),
+    watch: watchSchema.default(watchSchema.parse({})),
+    generate: generateSchema.default(generateSchema.parse({})),
+    alerts: alertsSchema.default(alertsSchema.parse({})),
+    log: logSchema.default(logSchema.parse({})),
+  })
+  .strict();
+
+export type ConfigFile = z.infer<typeof configSchema>;

@@ -1,0 +1,68 @@
+// File-system helpers that behave the same on Windows and POSIX.
+import { promises as fs, mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+const TRANSIENT = new Set(['EBUSY', 'EPERM', 'EACCES', 'EMFILE', 'ENFILE']);
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Retry an fs operation while Windows (or a scanner, or Power BI) holds the file open. */
+export async function retryFs<T>(op: () => Promise<T>, attempts = 8, firstDelayMs = 25): Promise<T> {
+  let delay = firstDelayMs;
+  for (let i = 1; ; i++) {
+    try {
+      return await op();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!TRANSIENT.has(code) || i >= attempts) throw err;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+/** Rename with retries; across volumes (EXDEV) fall back to copy + remove. */
+export async function moveFile(from: string, to: string): Promise<void> {
+  await fs.mkdir(path.dirname(to), { recursive: true });
+  try {
+    await retryFs(() => fs.rename(from, to));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await retryFs(() => fs.copyFile(from, to));
+    await retryFs(() => fs.rm(from, { force: true }));
+  }
+}
+
+/** A destination name that does not exist yet: `name`, then `name.1`, `name.2`... before the extension. */
+export async function freeName(dir: string, base: string): Promise<string> {
+  const ext = path.extname(base);
+  const stem = base.slice(0, base.length - ext.length);
+  for (let i = 0; ; i++) {
+    const candidate = path.join(dir, i === 0 ? base : `${stem}.${i}${ext}`);
+    try {
+      await fs.access(candidate);
+    } catch {
+      return candidate;
+    }
+  }
+}
+
+/** Write a whole file under a temporary name, flush it, then rename it into place. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await fs.open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await retryFs(() => fs.rename(tmp, file));
+}
