@@ -2,6 +2,9 @@
 // medetl command line: one small file per command in commands/.
 import { Command } from 'commander';
 import { registerInit } from './commands/init.js';
+import { registerProcess } from './commands/process.js';
+import { registerVerify } from './commands/verify.js';
+import { registerCompact } from './commands/compact.js';
 
 const program = new Command();
 program
@@ -23,5 +26,8 @@ Daemon:      medetl watch       and in another terminal   medetl generate --ever
   );
 
 registerInit(program);
+registerProcess(program);
+registerVerify(program);
+registerCompact(program);
 
 await program.parseAsync(process.argv);

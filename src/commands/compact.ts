@@ -1,0 +1,19 @@
+// medetl compact: one masked_out/cleaned.parquet for Power BI's Parquet connector.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { compactParts } from '../sinks/parquet.js';
+import { action, configFrom, withConfigOption } from './common.js';
+
+export function registerCompact(program: Command): void {
+  withConfigOption(
+    program
+      .command('compact')
+      .description('write every Parquet part into the single file masked_out/cleaned.parquet (temporary name, then rename)'),
+  ).action(
+    action(async (opts: { config?: string }) => {
+      const config = configFrom(opts);
+      const r = await compactParts(config.resolved.parts, config.resolved.compactParquet, config.sinks.parquet.compression);
+      process.stdout.write(`wrote ${path.relative(process.cwd(), config.resolved.compactParquet) || config.resolved.compactParquet}: ${r.rows} rows from ${r.parts} parts\n`);
+    }),
+  );
+}

@@ -1,0 +1,140 @@
+// Stage 3, QC: per-batch outlier flags (IQR or MAD) per vital, cross-field rules, column metrics,
+// and the batch thresholds. Pure: it reads no clock and does no I/O.
+import { BatchError } from './schema.js';
+import { FLAG, OUTLIER_BITS, VITALS, type ColumnMetrics, type RawBatch } from './types.js';
+
+export interface OutlierConfig {
+  method: 'iqr' | 'mad';
+  iqr_k: number;
+  mad_threshold: number;
+  min_n: number;
+}
+export interface RuleConfig {
+  min_pulse_pressure: number;
+  max_pulse_pressure: number;
+}
+export interface ThresholdConfig {
+  max_reject_rate: number;
+  max_flagged_rate: number;
+  action: 'flag' | 'quarantine';
+}
+
+/** Linear-interpolated quantile of sorted values (the R-7 / Excel / pandas default). */
+export function quantile(sorted: Float64Array, p: number): number {
+  const h = (sorted.length - 1) * p;
+  const lo = Math.floor(h);
+  const hi = Math.ceil(h);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (h - lo);
+}
+
+function nonNullSorted(col: Float64Array): Float64Array {
+  const out = new Float64Array(col.length);
+  let k = 0;
+  for (let i = 0; i < col.length; i++) if (!Number.isNaN(col[i])) out[k++] = col[i];
+  return out.subarray(0, k).sort();
+}
+
+/** The fences outside which a value is an outlier, or null when the column cannot be judged. */
+export function outlierFences(sorted: Float64Array, cfg: OutlierConfig): [number, number] | null {
+  if (sorted.length < cfg.min_n) return null;
+  if (cfg.method === 'iqr') {
+    const q1 = quantile(sorted, 0.25);
+    const q3 = quantile(sorted, 0.75);
+    const iqr = q3 - q1;
+    if (iqr === 0) return null;
+    return [q1 - cfg.iqr_k * iqr, q3 + cfg.iqr_k * iqr];
+  }
+  // MAD: modified z-score |0.6745 (x - median) / MAD| > threshold (Iglewicz & Hoaglin).
+  const med = quantile(sorted, 0.5);
+  const dev = new Float64Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) dev[i] = Math.abs(sorted[i] - med);
+  dev.sort();
+  const mad = quantile(dev, 0.5);
+  let scale: number;
+  if (mad > 0) scale = mad / 0.6745;
+  else {
+    // Fallback when more than half the values are equal: mean absolute deviation, 1.253314 * MeanAD ~ sigma.
+    let sum = 0;
+    for (let i = 0; i < dev.length; i++) sum += dev[i];
+    const meanAd = sum / dev.length;
+    if (meanAd === 0) return null;
+    scale = 1.253314 * meanAd;
+  }
+  const w = cfg.mad_threshold * scale;
+  return [med - w, med + w];
+}
+
+export interface QcResult {
+  batch: RawBatch;
+  metrics: ColumnMetrics[];
+  flaggedRows: number;
+}
+
+export function qc(b: RawBatch, outliers: OutlierConfig, rules: RuleConfig): QcResult {
+  const flags = b.flags.slice();
+  const metrics: ColumnMetrics[] = [];
+  for (const v of VITALS) {
+    const col = b[v];
+    const sorted = nonNullSorted(col);
+    const fences = outlierFences(sorted, outliers);
+    const bit = FLAG[`flag_${v}`];
+    const clipBit = FLAG[`clip_${v}`];
+    let flagged = 0;
+    let clipped = 0;
+    for (let i = 0; i < b.n; i++) {
+      if (flags[i] & clipBit) clipped++;
+      const x = col[i];
+      if (fences && !Number.isNaN(x) && (x < fences[0] || x > fences[1])) {
+        flags[i] |= bit;
+        flagged++;
+      }
+    }
+    const n = sorted.length;
+    metrics.push({
+      column: v,
+      n,
+      nulls: b.n - n,
+      min: n ? sorted[0] : null,
+      q1: n ? quantile(sorted, 0.25) : null,
+      median: n ? quantile(sorted, 0.5) : null,
+      q3: n ? quantile(sorted, 0.75) : null,
+      max: n ? sorted[n - 1] : null,
+      flagged,
+      clipped,
+    });
+  }
+  for (let i = 0; i < b.n; i++) {
+    const s = b.systolic_bp[i];
+    const d = b.diastolic_bp[i];
+    if (Number.isNaN(s) || Number.isNaN(d)) continue;
+    if (d >= s) flags[i] |= FLAG.flag_bp_order;
+    else if (s - d < rules.min_pulse_pressure || s - d > rules.max_pulse_pressure) flags[i] |= FLAG.flag_pulse_pressure;
+  }
+  let flaggedRows = 0;
+  for (let i = 0; i < b.n; i++) if (flags[i] & OUTLIER_BITS) flaggedRows++;
+  return { batch: { ...b, flags }, metrics, flaggedRows };
+}
+
+export interface BatchRates {
+  rowsIn: number;
+  rejected: number;
+  loaded: number;
+  flaggedRows: number;
+}
+
+/** Throws BatchError('qc_threshold_exceeded') when action is quarantine; returns warnings otherwise. */
+export function checkThresholds(r: BatchRates, t: ThresholdConfig): string[] {
+  const problems: string[] = [];
+  const rejectRate = r.rowsIn ? r.rejected / r.rowsIn : 0;
+  const flaggedRate = r.loaded ? r.flaggedRows / r.loaded : 0;
+  if (rejectRate > t.max_reject_rate)
+    problems.push(`reject rate ${rejectRate.toFixed(4)} > max_reject_rate ${t.max_reject_rate}`);
+  if (flaggedRate > t.max_flagged_rate)
+    problems.push(`flagged rate ${flaggedRate.toFixed(4)} > max_flagged_rate ${t.max_flagged_rate}`);
+  if (problems.length && t.action === 'quarantine') {
+    throw new BatchError('qc_threshold_exceeded', problems.join('; '), {
+      metrics: { rows_in: r.rowsIn, rejected: r.rejected, loaded: r.loaded, flagged_rows: r.flaggedRows, reject_rate: rejectRate, flagged_rate: flaggedRate },
+    });
+  }
+  return problems;
+}

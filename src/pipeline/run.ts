@@ -1,0 +1,246 @@
+// One batch, end to end: read -> schema -> clean -> qc -> deid -> sinks, exactly once (sinks/sink.ts).
+// `medetl process` and `medetl watch` both call processFile().
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/load.js';
+import { parseKey, type HmacKey, KEY_VARIABLE } from '../config/key.js';
+import { createLogger, type Logger } from '../ops/log.js';
+import { moveFile, freeName } from '../ops/fsx.js';
+import { discardPart, publishPart, stagePart } from '../sinks/parquet.js';
+import { partName, type LedgerEntry } from '../sinks/sink.js';
+import { Store, isoSeconds } from '../sinks/sqlite.js';
+import { cleanZips, clipVitals, dropDuplicateEvents, filterRows, countRowsWith } from './clean.js';
+import { deidentify, eventFingerprints } from './deid.js';
+import { checkThresholds, qc } from './qc.js';
+import { quarantineFile, writeRejects } from './quarantine.js';
+import { abortError, CsvError, readCsvFile } from './read.js';
+import { BatchError, RawBatchBuilder, countRejects, resolveHeader, type HeaderMap } from './schema.js';
+import { CLIP_BITS } from './types.js';
+import { assertZone } from './parse.js';
+
+export interface RunContext {
+  config: Config;
+  key: HmacKey;
+  log: Logger;
+  store: Store;
+}
+
+export function openContext(config: Config, opts: { logFile?: string; log?: Logger } = {}): RunContext {
+  const key = parseKey(config.env[KEY_VARIABLE]);
+  try {
+    assertZone(config.input.timezone);
+  } catch {
+    throw new BatchError('config_invalid', `input.timezone: unknown time zone ${JSON.stringify(config.input.timezone)}`);
+  }
+  const log = opts.log ?? createLogger(config.resolved.logs, config.log.level, opts.logFile);
+  const store = Store.open(config.resolved.sqlite, config.resolved.parts, log);
+  return { config, key, log, store };
+}
+
+export function closeContext(ctx: RunContext): void {
+  ctx.store.close();
+}
+
+export type BatchStatus = 'loaded' | 'skipped_duplicate' | 'quarantined';
+
+export interface BatchResult {
+  file: string;
+  status: BatchStatus;
+  batchId: string | null;
+  rowsIn: number;
+  loaded: number;
+  rejected: number;
+  rejectedByReason: Record<string, number>;
+  duplicates: number;
+  flagged: number;
+  clipped: number;
+  ms: number;
+  reason?: { code: string; message: string };
+  warnings?: string[];
+  movedTo?: string;
+}
+
+export interface ProcessOptions {
+  onSuccess: 'keep' | 'archive' | 'delete';
+  onProgress?: (rowsRead: number, bytesRead: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+  /** The processing instant; tests pin it. */
+  nowMs?: number;
+}
+
+const TRANSIENT_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'EBUSY', 'EPERM', 'EACCES', 'EMFILE', 'ENFILE']);
+
+export function newBatchId(nowMs: number): string {
+  return `${new Date(nowMs).toISOString().replace(/[-:]/g, '').slice(0, 15)}Z-${randomBytes(4).toString('hex')}`;
+}
+
+async function settleRawFile(file: string, ctx: RunContext, how: ProcessOptions['onSuccess']): Promise<string | undefined> {
+  if (how === 'keep') return undefined;
+  if (how === 'delete') {
+    await fs.rm(file, { force: true });
+    return undefined;
+  }
+  const dest = await freeName(ctx.config.resolved.archive, path.basename(file));
+  await moveFile(file, dest);
+  return dest;
+}
+
+function emptyResult(file: string, t0: number): BatchResult {
+  return {
+    file: path.basename(file), status: 'loaded', batchId: null, rowsIn: 0, loaded: 0, rejected: 0,
+    rejectedByReason: {}, duplicates: 0, flagged: 0, clipped: 0, ms: Math.round(performance.now() - t0),
+  };
+}
+
+export async function processFile(file: string, ctx: RunContext, opts: ProcessOptions): Promise<BatchResult> {
+  const t0 = performance.now();
+  const { config, log, store } = ctx;
+  const name = path.basename(file);
+  const result = emptyResult(file, t0);
+  const nowMs = opts.nowMs ?? Date.now();
+  const checkAbort = () => {
+    if (opts.signal?.aborted) throw abortError();
+  };
+  let sha256 = '';
+  let tmpPart: string | null = null;
+  try {
+    // 1. read + schema, streaming; the hash covers exactly the bytes processed.
+    let header: HeaderMap | null = null;
+    let builder: RawBatchBuilder | null = null;
+    const read = await readCsvFile(
+      file,
+      (fields, line) => {
+        if (builder) return builder.add(fields, line);
+        header = resolveHeader(fields);
+        builder = new RawBatchBuilder(header, config.input.timezone);
+      },
+      {
+        signal: opts.signal,
+        onProgress: opts.onProgress && ((bytes, total) => opts.onProgress!(builder?.rowsIn ?? 0, bytes, total)),
+      },
+    );
+    sha256 = read.sha256;
+    const done = store.committedBatch(sha256);
+    if (done) {
+      result.status = 'skipped_duplicate';
+      result.batchId = done.batch_id;
+      result.movedTo = await settleRawFile(file, ctx, opts.onSuccess);
+      log.info({ event: 'batch_skipped_duplicate', file: name, batch_id: done.batch_id, first_seen_as: done.source_name }, 'content already loaded');
+      result.ms = Math.round(performance.now() - t0);
+      return result;
+    }
+    if (!builder) throw new BatchError('empty_file', 'the file has no header line');
+    const b = builder as RawBatchBuilder;
+    const raw = b.finish();
+    result.rowsIn = b.rowsIn;
+    result.rejected = b.rejects.length;
+    result.rejectedByReason = countRejects(b.rejects);
+    checkAbort();
+
+    // 2. clean: in-batch duplicates (on values as read), ZIPs, clipping.
+    const dedup = dropDuplicateEvents(raw);
+    result.duplicates = dedup.duplicates;
+    const fingerprints = eventFingerprints(dedup.batch, ctx.key);
+
+    store.begin();
+    try {
+      // Cross-batch duplicates: events loaded by an earlier batch.
+      const fresh = store.markSeen(fingerprints);
+      const unseen = filterRows(dedup.batch, fresh);
+      result.duplicates += dedup.batch.n - unseen.n;
+      const zipped = cleanZips(unseen).batch;
+      const clipped = clipVitals(zipped, config.clean.ranges);
+      checkAbort();
+
+      // 3. qc
+      const q = qc(clipped.batch, config.outliers, config.rules);
+      result.loaded = q.batch.n;
+      result.flagged = q.flaggedRows;
+      result.clipped = countRowsWith(q.batch, CLIP_BITS);
+      const warnings = checkThresholds(
+        { rowsIn: result.rowsIn, rejected: result.rejected, loaded: result.loaded, flaggedRows: result.flagged },
+        config.thresholds,
+      );
+      if (warnings.length) {
+        result.warnings = warnings;
+        log.warn({ event: 'qc_threshold_warning', file: name, warnings }, 'batch thresholds exceeded (action: flag)');
+      }
+
+      // 4. deid: the only way to a MaskedBatch.
+      const batchId = newBatchId(nowMs);
+      result.batchId = batchId;
+      const masked = deidentify(q.batch, {
+        key: ctx.key,
+        profile: config.deid.profile,
+        restrictedZip3: new Set(config.zip3_restricted.prefixes),
+        batchId,
+        nowMs,
+      });
+      checkAbort();
+
+      // 5. sinks: Parquet part under a temporary name, then the SQLite transaction commits the batch.
+      tmpPart = await stagePart(config.resolved.parts, masked, config.sinks.parquet.compression);
+      store.insertRows(masked);
+      await writeRejects(config, name, b.rejects);
+      checkAbort();
+      const entry: LedgerEntry = {
+        batchId,
+        contentSha256: sha256,
+        sourceName: name,
+        partFile: path.join('parts', partName(batchId)),
+        rowsIn: result.rowsIn,
+        loaded: result.loaded,
+        rejected: result.rejected,
+        rejectedByReason: result.rejectedByReason,
+        duplicates: result.duplicates,
+        flagged: result.flagged,
+        clipped: result.clipped,
+        keyFingerprint: ctx.key.fingerprint,
+        deidProfile: config.deid.profile,
+        zip3TableVersion: config.zip3_restricted.version,
+        startedAt: isoSeconds(nowMs),
+        committedAt: isoSeconds(Date.now()),
+        ms: Math.round(performance.now() - t0),
+        warnings,
+      };
+      store.commit(entry, q.metrics);
+    } catch (err) {
+      store.rollback();
+      throw err;
+    }
+    await publishPart(tmpPart);
+    tmpPart = null;
+    result.movedTo = await settleRawFile(file, ctx, opts.onSuccess);
+    result.ms = Math.round(performance.now() - t0);
+    log.info(
+      {
+        event: 'batch_loaded', file: name, batch_id: result.batchId, rows_in: result.rowsIn, loaded: result.loaded,
+        rejected: result.rejected, rejected_by_reason: result.rejectedByReason, duplicates: result.duplicates,
+        flagged: result.flagged, clipped: result.clipped, ms: result.ms, key_fingerprint: ctx.key.fingerprint,
+      },
+      'batch loaded',
+    );
+    return result;
+  } catch (err) {
+    if (tmpPart) await discardPart(tmpPart).catch(() => undefined);
+    const e = err as Error & { code?: string; transient?: boolean };
+    if (e.name === 'AbortError') {
+      log.warn({ event: 'batch_aborted', file: name }, 'batch aborted and rolled back');
+      throw e;
+    }
+    if (e instanceof BatchError || e instanceof CsvError) {
+      const lines = e instanceof CsvError ? [e.line] : e.details.lines;
+      const movedTo = await quarantineFile(file, config, {
+        code: e.code, message: e.message, lines, columns: e instanceof BatchError ? e.details.columns : undefined,
+        metrics: e instanceof BatchError ? e.details.metrics : undefined,
+      });
+      if (sha256) store.recordQuarantine(sha256, name, e.code, Date.now());
+      log.warn({ event: 'batch_quarantined', file: name, reason: e.code, message: e.message }, 'file quarantined');
+      return { ...result, status: 'quarantined', batchId: null, loaded: 0, reason: { code: e.code, message: e.message }, movedTo, ms: Math.round(performance.now() - t0) };
+    }
+    if (e.code && TRANSIENT_CODES.has(e.code)) e.transient = true;
+    log.error({ event: 'batch_failed', file: name, code: e.code ?? 'internal_error', transient: !!e.transient }, 'batch failed');
+    throw e;
+  }
+}
