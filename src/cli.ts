@@ -2,6 +2,8 @@
 // medetl command line: one small file per command in commands/.
 import { Command } from 'commander';
 import { registerInit } from './commands/init.js';
+import { registerReplay } from './commands/replay.js';
+import { registerWatch } from './commands/watch.js';
 import { registerProcess } from './commands/process.js';
 import { registerVerify } from './commands/verify.js';
 import { registerCompact } from './commands/compact.js';
@@ -26,6 +28,8 @@ Daemon:      medetl watch       and in another terminal   medetl generate --ever
   );
 
 registerInit(program);
+registerWatch(program);
+registerReplay(program);
 registerProcess(program);
 registerVerify(program);
 registerCompact(program);

@@ -101,13 +101,20 @@ export const sinksSchema = z
 
 export const watchSchema = z
   .object({
-    glob: z.string().default('events_*.csv'),
+    /** A file name pattern: `*` and `?` only, no folder part (incoming/ is watched without its subfolders). */
+    glob: z
+      .string()
+      .min(1)
+      .regex(/^[^/\\]+$/, 'must be a file name pattern (* and ?), without a folder')
+      .default('events_*.csv'),
     /** After a loaded file: move it to paths.archive, or delete it. */
     on_success: z.enum(['archive', 'delete']).default('archive'),
     /** A file must keep the same size and mtime this long before it is read. */
     stable_ms: z.number().int().min(0).default(500),
     rescan_ms: z.number().int().min(100).default(5000),
     queue_limit: z.number().int().min(1).default(1000),
+    /** On stop (Ctrl+C, SIGTERM), the batch in flight may finish within this time; after it, it is rolled back. */
+    stop_grace_ms: z.number().int().min(0).default(8000),
   })
   .strict();
 

@@ -1,0 +1,90 @@
+// medetl replay FILE | --all: send quarantined files back to incoming/ (after fixing a config, a threshold or the
+// file). The reason file moves to quarantine/replayed/ so the history stays; a running daemon picks the file up.
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { Config } from '../config/load.js';
+import { freeName, moveFile } from '../ops/fsx.js';
+import { reasonFileFor } from '../pipeline/quarantine.js';
+import { isTempName } from '../watch/scan.js';
+import { action, configFrom, UserError, withConfigOption } from './common.js';
+
+const REASON_SUFFIX = reasonFileFor('');
+/** Line numbers of rows rejected from a loaded file (quarantine.ts writeRejects): not a quarantined file. */
+const REJECTS_SUFFIX = '.rejects.csv';
+
+export interface Replayed {
+  /** Where the file was in quarantine/. */
+  from: string;
+  /** Where it is now in incoming/. */
+  to: string;
+  /** Where its reason file went (null when it had none). */
+  reason: string | null;
+}
+
+/** Quarantined data files: everything in quarantine/ but reason and rejects files, temporary names and folders. */
+export async function listQuarantined(config: Config): Promise<string[]> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await fs.readdir(config.resolved.quarantine, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries
+    .filter((e) => e.isFile() && !e.name.endsWith(REASON_SUFFIX) && !e.name.endsWith(REJECTS_SUFFIX) && !isTempName(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+/**
+ * Move one quarantined file back to incoming/. The reason file goes first, to quarantine/replayed/, so a daemon
+ * that quarantines the file again at once writes a fresh reason instead of having it moved away.
+ */
+export async function replayFile(config: Config, name: string): Promise<Replayed> {
+  const q = config.resolved.quarantine;
+  const from = path.join(q, name);
+  const reasonFile = reasonFileFor(from);
+  let reason: string | null = null;
+  if (existsSync(reasonFile)) {
+    reason = await freeName(path.join(q, 'replayed'), `${name}${REASON_SUFFIX}`);
+    await moveFile(reasonFile, reason);
+  }
+  const to = await freeName(config.resolved.incoming, name);
+  await moveFile(from, to);
+  return { from, to, reason };
+}
+
+/** `FILE` may be a name or a path; it must be a data file directly in quarantine/. */
+function resolveName(config: Config, file: string): string {
+  const q = config.resolved.quarantine;
+  const byPath = path.resolve(file);
+  const name = path.dirname(byPath) === q ? path.basename(byPath) : path.basename(file);
+  if (name.endsWith(REASON_SUFFIX) || name.endsWith(REJECTS_SUFFIX)) {
+    throw new UserError(`${file} describes a file; name the quarantined file itself`);
+  }
+  if (!existsSync(path.join(q, name))) throw new UserError(`${name} is not in ${q}`);
+  return name;
+}
+
+export function registerReplay(program: Command): void {
+  withConfigOption(
+    program
+      .command('replay')
+      .argument('[file]', 'a quarantined file (its name or its path in quarantine/)')
+      .option('--all', 'every file in quarantine/')
+      .description('move quarantined files back into incoming/ to be processed again; reasons are kept in quarantine/replayed/'),
+  ).action(
+    action(async (file: string | undefined, opts: { config?: string; all?: boolean }) => {
+      if (!file === !opts.all) throw new UserError('name one quarantined FILE, or --all');
+      const config = configFrom(opts);
+      const names = opts.all ? await listQuarantined(config) : [resolveName(config, file!)];
+      for (const name of names) {
+        const r = await replayFile(config, name);
+        const rel = (p: string) => path.relative(process.cwd(), p) || p;
+        process.stdout.write(`replayed ${name} -> ${rel(r.to)}${r.reason ? ` (reason kept in ${rel(r.reason)})` : ''}\n`);
+      }
+      if (opts.all && names.length === 0) process.stdout.write(`nothing to replay: ${config.resolved.quarantine} holds no files\n`);
+    }),
+  );
+}

@@ -1,0 +1,39 @@
+// medetl watch: the daemon on incoming/ (see src/watch/daemon.ts).
+import type { Command } from 'commander';
+import { runDaemon } from '../watch/daemon.js';
+import { action, configFrom, EXIT, UserError, withConfigOption } from './common.js';
+
+interface WatchOpts {
+  config?: string;
+  drain?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function registerWatch(program: Command): void {
+  withConfigOption(
+    program
+      .command('watch')
+      .description(
+        'watch incoming/ and load each events file once it is complete, one batch at a time, oldest first;\n' +
+          'Ctrl+C finishes the batch in flight and exits 0 (twice: exit at once, nothing partial is kept)',
+      )
+      .option('--once, --drain', 'process the backlog and whatever arrives until incoming/ is empty, then exit (0; 3 if a file was quarantined; 4 if one failed)')
+      .option('-q, --quiet', 'print errors only')
+      .option('--json', 'one JSON object per batch per line on stdout (type "batch"; a "summary" at the end)'),
+  ).action(
+    action(async (opts: WatchOpts) => {
+      if (opts.quiet && opts.json) throw new UserError('--quiet and --json exclude each other');
+      const config = configFrom(opts);
+      const drain = opts.drain === true;
+      const summary = await runDaemon(config, {
+        drain,
+        output: opts.json ? 'json' : opts.quiet ? 'quiet' : 'human',
+        handleSignals: true,
+      });
+      if (summary.stoppedBy === 'lock_lost') return EXIT.error;
+      if (!drain) return EXIT.ok;
+      return summary.failed > 0 ? EXIT.failed : summary.quarantined > 0 ? EXIT.quarantined : EXIT.ok;
+    }),
+  );
+}
