@@ -67,7 +67,11 @@ function mixDouble(h: number, x: number): number {
  */
 export function dropDuplicateEvents(b: RawBatch): { batch: RawBatch; duplicates: number } {
   const keep = new Uint8Array(b.n).fill(1);
-  const first = new Map<number, number | number[]>();
+  // Open addressing over row indexes (+1; 0 = empty), load factor <= 0.5.
+  let size = 1024;
+  while (size < b.n * 2) size *= 2;
+  const slots = new Int32Array(size);
+  const mask = size - 1;
   let duplicates = 0;
   const same = (i: number, j: number) =>
     b.patientIdx[i] === b.patientIdx[j] &&
@@ -81,18 +85,19 @@ export function dropDuplicateEvents(b: RawBatch): { batch: RawBatch; duplicates:
     h = mixDouble(h, b.systolic_bp[i]);
     h = mixDouble(h, b.diastolic_bp[i]);
     h = mixDouble(h, b.heart_rate[i]);
-    const prev = first.get(h);
-    if (prev === undefined) {
-      first.set(h, i);
-      continue;
-    }
-    const list = typeof prev === 'number' ? [prev] : prev;
-    if (list.some((j) => same(i, j))) {
-      keep[i] = 0;
-      duplicates++;
-    } else {
-      list.push(i);
-      first.set(h, list);
+    let slot = h & mask;
+    for (;;) {
+      const j = slots[slot];
+      if (j === 0) {
+        slots[slot] = i + 1;
+        break;
+      }
+      if (same(i, j - 1)) {
+        keep[i] = 0;
+        duplicates++;
+        break;
+      }
+      slot = (slot + 1) & mask;
     }
   }
   return { batch: filterRows(b, keep), duplicates };

@@ -14,7 +14,7 @@
 // MaskedBatch, which only deidentify() below can make.
 import { createHmac } from 'node:crypto';
 import type { HmacKey } from '../config/key.js';
-import { DAY } from './parse.js';
+import { DAY, civilFromDays } from './parse.js';
 import { FLAG_NAMES, FLAG, NULL_INT, type RawBatch } from './types.js';
 
 /** Module-private brand: a MaskedBatch cannot be built outside this file. */
@@ -66,18 +66,16 @@ export function zip3Of(zip5: string | null, restricted: ReadonlySet<string>): st
   return restricted.has(z3) ? '000' : z3;
 }
 
-function ymd(days: number): [number, number, number] {
-  const d = new Date(days * DAY);
-  return [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()];
+
+/** A day number as yyyymmdd, so that whole years between two dates are floor(difference / 10000). */
+export function packedYmd(days: number): number {
+  const [y, m, d] = civilFromDays(days);
+  return y * 10000 + m * 100 + d;
 }
 
 /** Whole years from birth to a date (both as days since epoch); negative when born later. */
 export function ageInYears(dobDays: number, atDays: number): number {
-  const [by, bm, bd] = ymd(dobDays);
-  const [ay, am, ad] = ymd(atDays);
-  let age = ay - by;
-  if (am < bm || (am === bm && ad < bd)) age--;
-  return age;
+  return Math.floor((packedYmd(atDays) - packedYmd(dobDays)) / 10000);
 }
 
 export function flagText(bits: number): string {
@@ -93,7 +91,7 @@ export function deidentify(b: RawBatch, ctx: DeidContext): MaskedBatch {
   const patientKeys = b.patientIds.map((id) => patientKey(ctx.key, id));
   // (B) one ZIP3 per distinct ZIP.
   const zip3s = b.zips.map((z) => zip3Of(z, ctx.restrictedZip3));
-  const nowDays = Math.floor(ctx.nowMs / DAY);
+  const nowYmd = packedYmd(Math.floor(ctx.nowMs / DAY));
   const dobYear = new Int32Array(n);
   const ageYears = new Int32Array(n);
   const eventYear = new Int32Array(n);
@@ -104,18 +102,20 @@ export function deidentify(b: RawBatch, ctx: DeidContext): MaskedBatch {
   const keepDate = ctx.profile === 'limited_data_set';
   for (let i = 0; i < n; i++) {
     const evDays = Math.floor(b.eventMs[i] / DAY);
-    eventYear[i] = new Date(b.eventMs[i]).getUTCFullYear();
+    const evYmd = packedYmd(evDays);
+    eventYear[i] = Math.floor(evYmd / 10000);
     if (keepDate) eventDate[i] = evDays;
     const dob = b.dobDays[i];
     if (dob === NULL_INT) {
       dobYear[i] = NULL_INT;
       ageYears[i] = NULL_INT;
     } else {
-      const ageAtEvent = ageInYears(dob, evDays);
-      const ageNow = ageInYears(dob, nowDays);
+      const dobYmd = packedYmd(dob);
+      const ageAtEvent = Math.floor((evYmd - dobYmd) / 10000);
+      const ageNow = Math.floor((nowYmd - dobYmd) / 10000);
       // (C) ages over 89 -> 90; the birth year of anyone aged 90+ (at the event or today) is withheld.
       ageYears[i] = ageAtEvent < 0 ? NULL_INT : Math.min(ageAtEvent, AGE_CAP);
-      dobYear[i] = ageAtEvent >= AGE_CAP || ageNow >= AGE_CAP ? NULL_INT : ymd(dob)[0];
+      dobYear[i] = ageAtEvent >= AGE_CAP || ageNow >= AGE_CAP ? NULL_INT : Math.floor(dobYmd / 10000);
     }
     const bits = b.flags[i];
     let slot = flagSlots.get(bits);

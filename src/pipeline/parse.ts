@@ -119,7 +119,7 @@ export function parseTimestamp(raw: string, zone: string): number {
 
 /** A calendar date (birth dates): the date as written, no zone shift. Days since 1970-01-01 or NaN. */
 export function parseDateDays(raw: string): number {
-  const s = raw.trim();
+  const s = raw.length === 10 ? raw : raw.trim();
   let y: number, mo: number, d: number;
   if (s.length >= 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
     y = digits(s, 0, 4); mo = digits(s, 5, 2); d = digits(s, 8, 2);
@@ -129,9 +129,33 @@ export function parseDateDays(raw: string): number {
     return NaN;
   }
   if (!validDate(y, mo, d)) return NaN;
+  if (s.length === 10) return daysFromCivil(y, mo, d);
   // A trailing time (some exports write birth dates as timestamps) is accepted and ignored.
   if (s.length > 10 && !/^[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/.test(s.slice(10))) return NaN;
-  return Math.floor(Date.UTC(y, mo - 1, d) / DAY_MS);
+  return daysFromCivil(y, mo, d);
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; no Date objects). */
+export function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** The inverse: [year, month, day] of a day number. */
+export function civilFromDays(z: number): [number, number, number] {
+  z += 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp + (mp < 10 ? 3 : -9);
+  return [era * 400 + yoe + (m <= 2 ? 1 : 0), m, d];
 }
 
 /**

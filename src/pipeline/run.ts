@@ -104,6 +104,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
   };
   let sha256 = '';
   let tmpPart: string | null = null;
+  let staging: Promise<string> | null = null;
   try {
     // 1. read + schema, streaming; the hash covers exactly the bytes processed.
     let header: HeaderMap | null = null;
@@ -180,9 +181,12 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       checkAbort();
 
       // 5. sinks: Parquet part under a temporary name, then the SQLite transaction commits the batch.
-      tmpPart = await stagePart(config.resolved.parts, masked, config.sinks.parquet.compression);
+      // The part is encoded on the encoder thread while this thread inserts the SQLite rows.
+      staging = stagePart(config.resolved.parts, masked, config.sinks.parquet.compression);
+      staging.catch(() => undefined);
       store.insertRows(masked);
       await writeRejects(config, name, b.rejects);
+      tmpPart = await staging;
       checkAbort();
       const entry: LedgerEntry = {
         batchId,
@@ -211,6 +215,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
     }
     await publishPart(tmpPart);
     tmpPart = null;
+    staging = null;
     result.movedTo = await settleRawFile(file, ctx, opts.onSuccess);
     result.ms = Math.round(performance.now() - t0);
     log.info(
@@ -223,6 +228,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
     );
     return result;
   } catch (err) {
+    if (staging && !tmpPart) tmpPart = await staging.catch(() => null);
     if (tmpPart) await discardPart(tmpPart).catch(() => undefined);
     const e = err as Error & { code?: string; transient?: boolean };
     if (e.name === 'AbortError') {

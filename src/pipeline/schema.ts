@@ -2,7 +2,7 @@
 // zod checks the header (once per file, ~5 ms); rows are coerced by hand-written parsers (parse.ts).
 import { z } from 'zod';
 import { parseDateDays, parseDecimal, parseTimestamp } from './parse.js';
-import { FLAG, NULL_INT, VITALS, type RawBatch, type Reject, type RejectReason } from './types.js';
+import { FLAG, NULL_INT, type RawBatch, type Reject, type RejectReason } from './types.js';
 
 export const REQUIRED_COLUMNS = ['patient_id', 'dob', 'zip', 'event_ts', 'systolic_bp', 'diastolic_bp', 'heart_rate'] as const;
 export const OPTIONAL_COLUMNS = ['first_name', 'last_name'] as const;
@@ -34,9 +34,15 @@ const headerSchema = z
   });
 
 export interface HeaderMap {
-  index: Record<Required, number>;
+  patientId: number;
+  dob: number;
+  zip: number;
+  eventTs: number;
+  systolic: number;
+  diastolic: number;
+  heartRate: number;
+  /** Fields per record, from the header. */
   width: number;
-  dropped: number;
 }
 
 /** Resolve column positions; names match case- and whitespace-insensitively, in any order. */
@@ -47,9 +53,11 @@ export function resolveHeader(fields: string[]): HeaderMap {
     const what = code === 'missing_columns' ? 'missing required column(s)' : 'duplicate column(s)';
     throw new BatchError(code, `${what}: ${cols}`, { columns: cols.split(','), lines: [1] });
   }
-  const cols = r.data;
-  const index = Object.fromEntries(REQUIRED_COLUMNS.map((c) => [c, cols.indexOf(c)])) as Record<Required, number>;
-  return { index, width: cols.length, dropped: cols.length - REQUIRED_COLUMNS.length };
+  const at = (c: Required) => r.data.indexOf(c);
+  return {
+    patientId: at('patient_id'), dob: at('dob'), zip: at('zip'), eventTs: at('event_ts'),
+    systolic: at('systolic_bp'), diastolic: at('diastolic_bp'), heartRate: at('heart_rate'), width: r.data.length,
+  };
 }
 
 /** Builds a RawBatch row by row with growable typed arrays. Names are never read. */
@@ -69,7 +77,6 @@ export class RawBatchBuilder {
   private readonly patientIds: string[] = [];
   private readonly zipMap = new Map<string, number>();
   private readonly zips: (string | null)[] = [];
-  private readonly dobCache = new Map<string, number>();
 
   constructor(
     private readonly header: HeaderMap,
@@ -100,10 +107,9 @@ export class RawBatchBuilder {
     this.rowsIn++;
     const h = this.header;
     if (fields.length !== h.width) return this.reject(line, 'wrong_field_count');
-    const ix = h.index;
-    const pid = fields[ix.patient_id].trim();
+    const pid = fields[h.patientId].trim();
     if (pid === '') return this.reject(line, 'missing_patient_id');
-    const ts = parseTimestamp(fields[ix.event_ts], this.zone);
+    const ts = parseTimestamp(fields[h.eventTs], this.zone);
     if (Number.isNaN(ts)) return this.reject(line, 'invalid_event_ts');
     if (this.n === this.cap) this.grow();
     const i = this.n++;
@@ -116,20 +122,13 @@ export class RawBatchBuilder {
       this.patientIds.push(pid);
     }
     this.patientIdx[i] = p;
-    const dobRaw = fields[ix.dob];
-    let dob = this.dobCache.get(dobRaw);
-    if (dob === undefined) {
-      const t = dobRaw.trim();
-      const d = t === '' ? NaN : parseDateDays(t);
-      dob = Number.isNaN(d) ? (t === '' ? NULL_INT : NULL_INT - 1) : d;
-      if (this.dobCache.size < 200_000) this.dobCache.set(dobRaw, dob);
-    }
-    if (dob === NULL_INT - 1) {
-      flags |= FLAG.invalid_dob;
-      dob = NULL_INT;
-    }
-    this.dobDays[i] = dob;
-    const zipRaw = fields[ix.zip];
+    const dobRaw = fields[h.dob];
+    const dob = dobRaw.length === 0 ? NaN : parseDateDays(dobRaw);
+    if (Number.isNaN(dob)) {
+      if (dobRaw.trim() !== '') flags |= FLAG.invalid_dob;
+      this.dobDays[i] = NULL_INT;
+    } else this.dobDays[i] = dob;
+    const zipRaw = fields[h.zip];
     let z = this.zipMap.get(zipRaw);
     if (z === undefined) {
       z = this.zips.length;
@@ -139,14 +138,15 @@ export class RawBatchBuilder {
     }
     this.zipIdx[i] = z;
     this.eventMs[i] = ts;
-    for (let v = 0; v < 3; v++) {
-      const x = parseDecimal(fields[ix[VITALS[v]]]);
-      if (x === null) this.vit[v][i] = NaN;
-      else {
-        this.vit[v][i] = x;
-        if (Number.isNaN(x)) flags |= FLAG[`invalid_${VITALS[v]}`];
-      }
-    }
+    const sys = parseDecimal(fields[h.systolic]);
+    const dia = parseDecimal(fields[h.diastolic]);
+    const hr = parseDecimal(fields[h.heartRate]);
+    this.vit[0][i] = sys === null ? NaN : sys;
+    this.vit[1][i] = dia === null ? NaN : dia;
+    this.vit[2][i] = hr === null ? NaN : hr;
+    if (sys !== null && Number.isNaN(sys)) flags |= FLAG.invalid_systolic_bp;
+    if (dia !== null && Number.isNaN(dia)) flags |= FLAG.invalid_diastolic_bp;
+    if (hr !== null && Number.isNaN(hr)) flags |= FLAG.invalid_heart_rate;
     this.flags[i] = flags;
   }
 

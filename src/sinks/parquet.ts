@@ -3,9 +3,11 @@
 // parquet-wasm (Rust's parquet crate): dictionary or plain encodings, Snappy by default, writer
 // version 1 (no DELTA_* encodings, which Power BI's reader has rejected), DATE/INT32/DOUBLE types.
 // parquetjs-lite measured ~25k rows/s at 750 MB RSS here and cannot append (see README).
-import { createWriteStream, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm/esm/parquet_wasm.js';
 import { emptyMaskedBatch, type MaskedBatch } from '../pipeline/deid.js';
@@ -91,8 +93,11 @@ function stringColumn(idx: Int32Array, dict: readonly (string | null)[]): arrow.
   );
 }
 
+/** The column data of a MaskedBatch (what crosses to the encoder thread). */
+export type MaskedColumns = Omit<MaskedBatch, symbol>;
+
 /** The masked batch as an Arrow table with exactly the output columns, in order. */
-export function toArrow(b: MaskedBatch): arrow.Table {
+export function toArrow(b: MaskedColumns): arrow.Table {
   return new arrow.Table({
     patient_key: stringColumn(b.patientKeyIdx, b.patientKeys),
     dob_year: intColumn(b.dobYear),
@@ -124,10 +129,80 @@ async function writeSynced(file: string, data: Uint8Array): Promise<void> {
   }
 }
 
+/** Rows per Parquet row group: bounds the encoder's memory whatever the batch size. */
+export const ROW_GROUP_ROWS = 131_072;
+
+/** Encode an Arrow table row group by row group, streaming the bytes to `file`, then fsync. */
+export async function writeParquetFile(file: string, table: arrow.Table, compression: ParquetCompression): Promise<void> {
+  initWasm();
+  let at = 0;
+  const source = new ReadableStream({
+    pull(controller) {
+      if (at >= table.numRows && at > 0) {
+        controller.close();
+        return;
+      }
+      const slice = table.slice(at, Math.min(at + ROW_GROUP_ROWS, table.numRows));
+      at += ROW_GROUP_ROWS;
+      for (const rb of pw.Table.fromIPCStream(arrow.tableToIPC(slice, 'stream')).recordBatches()) controller.enqueue(rb);
+    },
+  });
+  await pipeEncoded(await pw.transformParquetStream(source, writerProperties(compression)), file);
+}
+
+async function pipeEncoded(encoded: ReadableStream, file: string): Promise<void> {
+  const fh = await fs.open(file, 'w');
+  try {
+    for await (const chunk of encoded as unknown as AsyncIterable<Uint8Array>) await fh.write(chunk);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Encoder thread: one per process, started on first use, so Parquet encoding overlaps SQLite inserts. */
+let worker: Worker | null = null;
+let nextJob = 0;
+const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+const workerFile = fileURLToPath(new URL('./parquet-worker.js', import.meta.url));
+
+function encoderThread(): Worker | null {
+  if (worker) return worker;
+  if (!existsSync(workerFile)) return null; // running from TypeScript sources (tests): encode inline
+  worker = new Worker(workerFile);
+  worker.unref();
+  worker.on('message', (m: { id: number; error?: string }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.error) p.reject(new Error(`parquet encoder: ${m.error}`));
+    else p.resolve();
+  });
+  worker.on('error', (err) => {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    worker = null;
+  });
+  return worker;
+}
+
 /** Step 3 of the protocol: the part under its temporary name, flushed to disk. */
 export async function stagePart(partsDir: string, b: MaskedBatch, compression: ParquetCompression): Promise<string> {
   const tmp = path.join(partsDir, partName(b.batchId) + TMP_SUFFIX);
-  await writeSynced(tmp, encodeParquet(toArrow(b), compression));
+  const w = encoderThread();
+  if (!w) {
+    await writeParquetFile(tmp, toArrow(b), compression);
+    return tmp;
+  }
+  const columns: MaskedColumns = { ...b };
+  const id = nextJob++;
+  await new Promise<void>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.ref();
+    w.postMessage({ id, file: tmp, compression, columns });
+  }).finally(() => {
+    if (pending.size === 0) w.unref();
+  });
   return tmp;
 }
 
@@ -196,15 +271,7 @@ export async function compactParts(partsDir: string, outFile: string, compressio
   if (parts.length === 0) {
     await writeSynced(tmp, encodeParquet(toArrow(emptyMaskedBatch('empty')), compression));
   } else {
-    const encoded = await pw.transformParquetStream(source, writerProperties(compression));
-    const out = createWriteStream(tmp);
-    for await (const chunk of encoded as unknown as AsyncIterable<Uint8Array>) {
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-    }
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    const fh = await fs.open(tmp, 'r+');
-    await fh.sync();
-    await fh.close();
+    await pipeEncoded(await pw.transformParquetStream(source, writerProperties(compression)), tmp);
   }
   await retryFs(() => fs.rename(tmp, outFile));
   return { parts: parts.length, rows };

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS event_fingerprints (fp INTEGER PRIMARY KEY);
 `;
 
 const ROWS_PER_STATEMENT = 50;
+const FP_CHUNK = 500;
 
 function isoSeconds(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
@@ -89,6 +90,9 @@ export class Store {
   private readonly insertMany: Database.Statement;
   private readonly insertOne: Database.Statement;
   private readonly insertFp: Database.Statement;
+  private readonly insertFps: Database.Statement;
+  private readonly selectFp: Database.Statement;
+  private readonly selectFps: Database.Statement;
   private readonly committedStmt: Database.Statement;
 
   private constructor(
@@ -109,6 +113,12 @@ export class Store {
     );
     this.insertOne = this.db.prepare(`INSERT INTO cleaned_events (${cols}) VALUES ${one}`);
     this.insertFp = this.db.prepare('INSERT OR IGNORE INTO event_fingerprints (fp) VALUES (?)');
+    this.insertFps = this.db.prepare(`INSERT OR IGNORE INTO event_fingerprints (fp) VALUES ${Array(FP_CHUNK).fill('(?)').join(',')}`);
+    this.selectFp = this.db.prepare('SELECT fp FROM event_fingerprints WHERE fp = ?').pluck().safeIntegers(true);
+    this.selectFps = this.db
+      .prepare(`SELECT fp FROM event_fingerprints WHERE fp IN (${Array(FP_CHUNK).fill('?').join(',')})`)
+      .pluck()
+      .safeIntegers(true);
     this.committedStmt = this.db.prepare('SELECT batch_id, source_name FROM batches WHERE content_sha256 = ?');
     this.db.defaultSafeIntegers(false);
   }
@@ -149,10 +159,29 @@ export class Store {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
 
-  /** Inside the batch transaction: 1 for an event never loaded before, 0 for a cross-batch duplicate. */
+  /**
+   * Inside the batch transaction: 1 for an event never loaded before, 0 for a cross-batch duplicate.
+   * Looks up and inserts in sorted order, FP_CHUNK keys per statement (B-tree pages stay hot).
+   */
   markSeen(fps: BigInt64Array): Uint8Array {
-    const fresh = new Uint8Array(fps.length);
-    for (let i = 0; i < fps.length; i++) fresh[i] = this.insertFp.run(fps[i]).changes > 0 ? 1 : 0;
+    const sorted = fps.slice().sort();
+    const existing = new Set<bigint>();
+    const params = new Array<bigint>(FP_CHUNK);
+    let k = 0;
+    for (; k + FP_CHUNK <= sorted.length; k += FP_CHUNK) {
+      for (let j = 0; j < FP_CHUNK; j++) params[j] = sorted[k + j];
+      for (const fp of this.selectFps.all(params) as bigint[]) existing.add(fp);
+    }
+    for (; k < sorted.length; k++) if (this.selectFp.get(sorted[k]) !== undefined) existing.add(sorted[k]);
+    const toInsert = existing.size === 0 ? sorted : sorted.filter((fp) => !existing.has(fp));
+    let m = 0;
+    for (; m + FP_CHUNK <= toInsert.length; m += FP_CHUNK) {
+      for (let j = 0; j < FP_CHUNK; j++) params[j] = toInsert[m + j];
+      this.insertFps.run(params);
+    }
+    for (; m < toInsert.length; m++) this.insertFp.run(toInsert[m]);
+    const fresh = new Uint8Array(fps.length).fill(1);
+    if (existing.size > 0) for (let i = 0; i < fps.length; i++) if (existing.has(fps[i])) fresh[i] = 0;
     return fresh;
   }
 
