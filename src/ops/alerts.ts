@@ -251,7 +251,7 @@ function connectSocket(opts: SmtpOptions, timeoutMs: number): Promise<net.Socket
 
 function upgrade(socket: net.Socket, opts: SmtpOptions, timeoutMs: number): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ socket, servername: net.isIP(opts.host) ? undefined : opts.host, ...opts.tlsOptions });
+    const s = tls.connect({ socket, host: opts.host, servername: net.isIP(opts.host) ? undefined : opts.host, ...opts.tlsOptions });
     const timer = setTimeout(() => s.destroy(new Error('smtp starttls timeout')), timeoutMs);
     s.once('secureConnect', () => {
       clearTimeout(timer);

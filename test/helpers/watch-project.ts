@@ -1,0 +1,237 @@
+// Test helpers for the watch daemon: a temp project (config.yaml + .env), events CSV generation, the built CLI as a
+// child process, and readers for both sinks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { stringify as toYaml } from 'yaml';
+import { loadConfig, type Config } from '../../src/config/load.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(REPO, 'dist', 'cli.js');
+
+export const HEADER = 'patient_id,first_name,last_name,dob,zip,event_ts,systolic_bp,diastolic_bp,heart_rate';
+
+/** Vitals unique per global row index k (k < 108,000), all plausible, pulse pressure 11..99: no flags, no clips. */
+export function vitalsOf(k: number): [number, number, number] {
+  return [100 + (k % 60), 60 + (Math.floor(k / 60) % 30), 55 + (Math.floor(k / 1800) % 60)];
+}
+
+/** The key that identifies row k in both sinks. */
+export function vitalsKey(sys: number, dia: number, hr: number): string {
+  return `${sys}/${dia}/${hr}`;
+}
+
+const FIRST = ['Ann', 'Bob', 'Cleo', 'Dev', 'Eva', 'Finn', 'Gus', 'Hana'];
+const LAST = ['Lee', 'Ortiz', 'Nguyen', 'Smith', 'Khan', 'Rossi'];
+const ZIPS = ['02139', '01002', '02114', '01830', '02446', '01545'];
+
+/** Patient values of patient p (10 patients per file cycle). Canary-friendly: names are distinct words. */
+export function patientOf(p: number): { id: string; first: string; last: string; dob: string; zip: string } {
+  const y = 1940 + ((p * 7) % 60);
+  const m = 1 + ((p * 5) % 12);
+  const d = 1 + ((p * 3) % 28);
+  return {
+    id: `pt-${String(p).padStart(5, '0')}`,
+    first: FIRST[p % FIRST.length],
+    last: LAST[p % LAST.length],
+    dob: `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`,
+    zip: ZIPS[p % ZIPS.length],
+  };
+}
+
+/** Rows with global indices [start, start + rows): unique event_ts (one minute apart) and unique vitals. */
+export function eventsCsv(start: number, rows: number): string {
+  const out = [HEADER];
+  const t0 = Date.UTC(2024, 0, 1);
+  for (let k = start; k < start + rows; k++) {
+    const p = patientOf(k % 37);
+    const ts = new Date(t0 + k * 60_000).toISOString().replace('.000Z', 'Z');
+    const [s, d, h] = vitalsOf(k);
+    out.push(`${p.id},${p.first},${p.last},${p.dob},${p.zip},${ts},${s},${d},${h}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** A file the pipeline must quarantine: the header lacks required columns. */
+export function badCsv(): string {
+  return 'patient,when,bp\npt-1,yesterday,120/80\n';
+}
+
+export interface Project {
+  root: string;
+  incoming: string;
+  quarantine: string;
+  archive: string;
+  sqlite: string;
+  parts: string;
+  logs: string;
+  config(): Config;
+  /** Write a file into incoming/ the way well-behaved producers do: a temp name, then rename. */
+  drop(name: string, content: string): string;
+  cleanup(): void;
+}
+
+export function makeProject(overrides: { watch?: Record<string, unknown>; alerts?: Record<string, unknown>; [k: string]: unknown } = {}, env: Record<string, string> = {}): Project {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'medetl-watch-'));
+  const { watch, alerts, ...rest } = overrides;
+  const cfg = {
+    watch: { stable_ms: 150, rescan_ms: 500, ...watch },
+    alerts: { enabled: false, ...alerts },
+    log: { level: 'info' },
+    ...rest,
+  };
+  writeFileSync(path.join(root, 'config.yaml'), toYaml(cfg));
+  const envLines = [`MEDETL_HMAC_KEY=${randomBytes(32).toString('hex')}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+  writeFileSync(path.join(root, '.env'), `${envLines.join('\n')}\n`);
+  const p: Project = {
+    root,
+    incoming: path.join(root, 'incoming'),
+    quarantine: path.join(root, 'quarantine'),
+    archive: path.join(root, 'incoming', 'processed'),
+    sqlite: path.join(root, 'masked_out', 'cleaned.sqlite'),
+    parts: path.join(root, 'masked_out', 'parts'),
+    logs: path.join(root, 'logs'),
+    config: () => loadConfig(path.join(root, 'config.yaml'), {}),
+    drop(name, content) {
+      const dest = path.join(p.incoming, name);
+      const tmp = path.join(p.incoming, `.${name}.${process.pid}.tmp`);
+      writeFileSync(tmp, content);
+      renameSync(tmp, dest);
+      return dest;
+    },
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+  mkdirSync(p.incoming, { recursive: true });
+  return p;
+}
+
+export interface Child {
+  proc: ChildProcess;
+  stdout: string[];
+  stderr(): string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first stdout/stderr line matching `re` (already printed ones count). */
+  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+/** `node dist/cli.js <args>` in the project folder. */
+export function runCli(project: Project, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: project.root,
+    env: { ...process.env, ...env, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  let err = '';
+  let outBuf = '';
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  const check = (line: string) => {
+    for (const w of [...waiters]) {
+      if (w.re.test(line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  };
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    outBuf += d;
+    let i: number;
+    while ((i = outBuf.indexOf('\n')) >= 0) {
+      const line = outBuf.slice(0, i);
+      outBuf = outBuf.slice(i + 1);
+      stdout.push(line);
+      check(line);
+    }
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const line of d.split('\n')) if (line) check(line);
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    proc,
+    stdout,
+    stderr: () => err,
+    exit,
+    waitForLine(re, timeoutMs = 20_000) {
+      const seen = [...stdout, ...err.split('\n')].find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = { re, resolve: (l: string) => (clearTimeout(t), resolve(l)) };
+        const t = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`no line matching ${re} within ${timeoutMs} ms; stdout:\n${stdout.join('\n')}\nstderr:\n${err}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+  };
+}
+
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 20_000, what = 'condition', everyMs = 50): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function listDir(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+/** Events files still in incoming/ (not subfolders, not temp names). */
+export function incomingFiles(p: Project): string[] {
+  return listDir(p.incoming).filter((n) => /^events_.*\.csv$/.test(n));
+}
+
+/** Vitals keys of every row in cleaned_events. */
+export function sqliteKeys(p: Project): string[] {
+  if (!existsSync(p.sqlite)) return [];
+  const db = new Database(p.sqlite, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT systolic_bp AS s, diastolic_bp AS d, heart_rate AS h FROM cleaned_events').all() as { s: number; d: number; h: number }[];
+    return rows.map((r) => vitalsKey(r.s, r.d, r.h));
+  } finally {
+    db.close();
+  }
+}
+
+/** Vitals keys of every row in masked_out/parts/*.parquet, read with DuckDB. */
+export async function parquetKeys(p: Project): Promise<string[]> {
+  const parts = listDir(p.parts).filter((n) => n.endsWith('.parquet'));
+  if (parts.length === 0) return [];
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(':memory:');
+  const conn = await inst.connect();
+  try {
+    const glob = path.join(p.parts, '*.parquet').replace(/'/g, "''");
+    const reader = await conn.runAndReadAll(`SELECT systolic_bp AS s, diastolic_bp AS d, heart_rate AS h FROM read_parquet('${glob}')`);
+    return (reader.getRowObjects() as { s: number; d: number; h: number }[]).map((r) => vitalsKey(Number(r.s), Number(r.d), Number(r.h)));
+  } finally {
+    conn.closeSync();
+    inst.closeSync();
+  }
+}
+
+/** Expected keys for global rows [start, start + rows). */
+export function expectedKeys(start: number, rows: number): string[] {
+  const out: string[] = [];
+  for (let k = start; k < start + rows; k++) out.push(vitalsKey(...vitalsOf(k)));
+  return out;
+}
+
+/** Occurrences per key. */
+export function tally(keys: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
+  return m;
+}
