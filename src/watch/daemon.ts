@@ -424,7 +424,7 @@ class Daemon {
     try {
       const movedTo = await this.pipeline.quarantineFile(file, this.config, { code: 'internal_error', message });
       this.record({
-        file, status: 'quarantined', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {},
+        file: name, status: 'quarantined', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {},
         duplicates: 0, flagged: 0, clipped: 0, ms, reason: { code: 'internal_error', message }, movedTo,
       });
     } catch (qErr) {
