@@ -165,6 +165,13 @@ export async function readCsvFile(
   return { sha256: hash.digest('hex'), bytes };
 }
 
+/** SHA-256 of a whole file (used when a read stopped early, e.g. on a bad header). */
+export async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
+}
+
 export function abortError(): Error {
   const e = new Error('the batch was aborted and rolled back');
   e.name = 'AbortError';

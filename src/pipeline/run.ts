@@ -14,7 +14,7 @@ import { cleanZips, clipVitals, dropDuplicateEvents, filterRows, countRowsWith }
 import { deidentify, eventFingerprints } from './deid.js';
 import { checkThresholds, qc } from './qc.js';
 import { quarantineFile, writeRejects } from './quarantine.js';
-import { abortError, CsvError, readCsvFile } from './read.js';
+import { abortError, CsvError, hashFile, readCsvFile } from './read.js';
 import { BatchError, RawBatchBuilder, countRejects, resolveHeader, type HeaderMap } from './schema.js';
 import { CLIP_BITS } from './types.js';
 import { assertZone } from './parse.js';
@@ -237,6 +237,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
     }
     if (e instanceof BatchError || e instanceof CsvError) {
       const lines = e instanceof CsvError ? [e.line] : e.details.lines;
+      if (!sha256) sha256 = await hashFile(file).catch(() => '');
       const movedTo = await quarantineFile(file, config, {
         code: e.code, message: e.message, lines, columns: e instanceof BatchError ? e.details.columns : undefined,
         metrics: e instanceof BatchError ? e.details.metrics : undefined,
