@@ -2,11 +2,14 @@
 // medetl command line: one small file per command in commands/.
 import { Command } from 'commander';
 import { registerInit } from './commands/init.js';
+import { registerGenerate } from './commands/generate.js';
+import { registerMap } from './commands/map.js';
 import { registerReplay } from './commands/replay.js';
 import { registerWatch } from './commands/watch.js';
 import { registerProcess } from './commands/process.js';
 import { registerVerify } from './commands/verify.js';
 import { registerCompact } from './commands/compact.js';
+import { registerStatus } from './commands/status.js';
 
 const program = new Command();
 program
@@ -28,10 +31,13 @@ Daemon:      medetl watch       and in another terminal   medetl generate --ever
   );
 
 registerInit(program);
+registerGenerate(program);
+registerMap(program);
 registerWatch(program);
 registerReplay(program);
 registerProcess(program);
 registerVerify(program);
 registerCompact(program);
+registerStatus(program);
 
 await program.parseAsync(process.argv);

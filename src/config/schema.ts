@@ -118,6 +118,25 @@ export const watchSchema = z
   })
   .strict();
 
+/** Per-kind noise rates: fraction of events (patients for dob_format/zip_leading_zero, header columns for header_format). Keep in step with NOISE_KINDS in src/feed/noise.ts. */
+export const noiseRatesSchema = z
+  .object({
+    missing_value: fraction.optional(),
+    digit_typo: fraction.optional(),
+    swapped_digits: fraction.optional(),
+    unit_slip: fraction.optional(),
+    bp_swap: fraction.optional(),
+    spike: fraction.optional(),
+    skewed_ts: fraction.optional(),
+    late_ts: fraction.optional(),
+    ts_format: fraction.optional(),
+    dob_format: fraction.optional(),
+    zip_leading_zero: fraction.optional(),
+    duplicate_row: fraction.optional(),
+    header_format: fraction.optional(),
+  })
+  .strict();
+
 export const generateSchema = z
   .object({
     patients: z.number().int().min(1).default(50),
@@ -127,11 +146,14 @@ export const generateSchema = z
     min_age: z.number().int().min(0).default(0),
     max_age: z.number().int().min(1).default(100),
     years_of_history: z.number().int().min(1).default(5),
-    noise: z.string().default('default'),
+    noise: z.enum(['default', 'heavy', 'off']).default('default'),
+    /** Overrides of the profile's per-kind rates, e.g. { spike: 0.05 }. Ignored when noise is off. */
+    noise_rates: noiseRatesSchema.default({}),
     /** Path to a Synthea jar; SYNTHEA_JAR in .env overrides it. null = built-in generator. */
     synthea_jar: z.string().nullable().default(null),
   })
-  .strict();
+  .strict()
+  .refine((g) => g.min_age <= g.max_age, { message: 'min_age must not be above max_age', path: ['min_age'] });
 
 export const alertsSchema = z
   .object({

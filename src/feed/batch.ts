@@ -1,0 +1,205 @@
+// One feed batch: Synthea CSVs (real jar or built-in generator) -> noise with ground truth ->
+// mapped events file in incoming/, plus the run folder `medetl score` reads (see manifest.ts).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../commands/common.js';
+import type { Config } from '../config/load.js';
+import { ensureDir } from '../ops/fsx.js';
+import { formatEvents, writeEventsFile, writeViaTmp } from './events.js';
+import { generateSynthea, writeSyntheaCsv, type GeneratorStats } from './generator.js';
+import { appendManifest, buildLineage, countByKind, writeLineage } from './manifest.js';
+import { mapVitals, readSynthea, type MapStats } from './mapper.js';
+import { applyEventsNoise, applySyntheaNoise, NOISE_KINDS, NOISE_PROFILES, noiseRates, type NoiseKind, type NoiseRates } from './noise.js';
+import { Rng } from './random.js';
+import { eventsFileName, freeSeq, runDirName, stampOf } from './stamp.js';
+import { checkJar, runSynthea } from './synthea.js';
+
+export interface GenerateBatchOptions {
+  /** Seed of this batch (the caller advances it per batch); default generate.seed. */
+  seed?: number;
+  patients?: number;
+  state?: string;
+  city?: string | null;
+  minAge?: number;
+  maxAge?: number;
+  yearsOfHistory?: number;
+  /** Noise profile: default | heavy | off; default generate.noise. */
+  noise?: string;
+  /** Folder for the events file; default paths.incoming. */
+  out?: string;
+  /** Batch time: names the files and is the built-in generator's reference time. Default: now. */
+  now?: Date;
+  /** First sequence number to try for the names (the next free one is used). Default 1. */
+  seq?: number;
+  /** Synthea jar; undefined = SYNTHEA_JAR from the environment/.env, then generate.synthea_jar; null = built-in. */
+  jar?: string | null;
+  /** Stops a running Synthea child (the built-in generator is quick and is not interrupted). */
+  signal?: AbortSignal;
+}
+
+export interface GenerateBatchResult {
+  runDir: string;
+  /** Synthea CSV folder of the run (clean). */
+  csvDir: string;
+  /** The events file written into incoming/ (or --out). */
+  eventsFile: string;
+  /** Data rows in the events file (duplicates included). */
+  rows: number;
+  /** Noise injections (manifest entries). */
+  injected: number;
+  injectedByKind: Record<NoiseKind, number>;
+  engine: 'builtin' | 'synthea';
+  seed: number;
+  stamp: string;
+  seq: number;
+  manifestFile: string;
+  lineageFile: string;
+  mapStats: MapStats;
+  /** Built-in generator only. */
+  generatorStats: GeneratorStats | null;
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** The jar to use and where its path came from, or null for the built-in generator. */
+export function resolveJar(config: Config, override?: string | null): { jar: string; from: string } | null {
+  if (override === null) return null;
+  if (override !== undefined) return { jar: path.resolve(override), from: '--jar' };
+  const env = config.env.SYNTHEA_JAR;
+  if (env !== undefined && env.trim() !== '') return { jar: path.resolve(config.resolved.root, env.trim()), from: 'SYNTHEA_JAR' };
+  const key = config.generate.synthea_jar;
+  if (key) return { jar: path.resolve(config.resolved.root, key), from: 'generate.synthea_jar' };
+  return null;
+}
+
+export async function generateBatch(config: Config, opts: GenerateBatchOptions = {}): Promise<GenerateBatchResult> {
+  const g = config.generate;
+  const seed = opts.seed ?? g.seed;
+  const patients = opts.patients ?? g.patients;
+  const state = opts.state ?? g.state;
+  const city = opts.city === undefined ? g.city : opts.city;
+  const minAge = opts.minAge ?? g.min_age;
+  const maxAge = opts.maxAge ?? g.max_age;
+  const yearsOfHistory = opts.yearsOfHistory ?? g.years_of_history;
+  const profile = opts.noise ?? g.noise;
+  if (!(NOISE_PROFILES as readonly string[]).includes(profile)) {
+    throw new UserError(`noise profile must be one of ${NOISE_PROFILES.join(', ')}, got ${JSON.stringify(profile)}`);
+  }
+  if (!Number.isSafeInteger(seed)) throw new UserError(`seed must be a whole number, got ${seed}`);
+  if (!Number.isInteger(patients) || patients < 1) throw new UserError(`patients must be a whole number >= 1, got ${patients}`);
+  const rates: NoiseRates = noiseRates(profile, g.noise_rates ?? {});
+  const incoming = path.resolve(opts.out ?? config.resolved.incoming);
+  const stream = config.resolved.syntheaStream;
+  // Raw data (events file, Synthea output, manifest) must never land in the masked output.
+  if (isInside(stream, config.resolved.maskedOut)) {
+    throw new UserError('paths.synthea_stream must not be under paths.masked_out: it holds raw data and the noise manifest');
+  }
+  if (isInside(incoming, config.resolved.maskedOut)) throw new UserError('the events folder must not be under paths.masked_out: events files hold raw data');
+  const jar = resolveJar(config, opts.jar);
+  if (jar) checkJar(jar.jar, jar.from);
+
+  const now = opts.now ?? new Date();
+  const stamp = stampOf(now);
+  ensureDir(stream);
+  ensureDir(incoming);
+  const seq = freeSeq(stamp, opts.seq ?? 1, [incoming, config.resolved.archive], stream);
+  const runDir = path.join(stream, runDirName(stamp, seq));
+  ensureDir(runDir);
+
+  // 1. Synthea CSVs.
+  let csvDir = path.join(runDir, 'csv');
+  let generatorStats: GeneratorStats | null = null;
+  if (jar) {
+    csvDir = await runSynthea({
+      jar: jar.jar, runDir, patients, seed, minAge, maxAge, state, city, yearsOfHistory, signal: opts.signal,
+    });
+  } else {
+    const gen = generateSynthea({ patients, seed, state, city, minAge, maxAge, yearsOfHistory, referenceTime: now });
+    await writeSyntheaCsv(csvDir, gen);
+    generatorStats = gen.stats;
+  }
+
+  // 2. Noise (in memory; csv/ stays clean), mapping, events-level noise.
+  const clean = await readSynthea(csvDir);
+  const rng = new Rng(seed, 0x6e6f6973); // 'nois': a stream apart from the generator's
+  const noisy = applySyntheaNoise(clean, rates, rng);
+  const mapped = mapVitals(noisy.input);
+  const cleanMapped = mapVitals(clean);
+  const patientOf = (i: number) => mapped.rows[i][0];
+  const ev = applyEventsNoise(mapped.header, mapped.rows, patientOf, rates, rng, noisy.entries.length + 1);
+  const entries = [...noisy.entries, ...ev.entries];
+  const text = formatEvents(ev.header, ev.rows);
+  const cleanText = formatEvents(cleanMapped.header, cleanMapped.rows);
+  const lineage = buildLineage(mapped, cleanMapped, cleanText.lines, ev, text.lines, entries);
+
+  // 3. Run folder first, then the events file: when the watcher sees it, the ground truth is there.
+  await fs.writeFile(path.join(runDir, 'events.csv'), text.text, 'utf8');
+  await fs.writeFile(path.join(runDir, 'events.clean.csv'), cleanText.text, 'utf8');
+  const manifestFile = await appendManifest(runDir, entries);
+  const lineageFile = await writeLineage(runDir, lineage);
+  const injectedByKind = countByKind(entries, NOISE_KINDS);
+  const eventsName = path.join(incoming, eventsFileName(stamp, seq));
+  const summary = {
+    engine: jar ? 'synthea' : 'builtin',
+    jar: jar?.jar ?? null,
+    seed,
+    stamp,
+    seq,
+    reference_time: now.toISOString(),
+    patients,
+    state,
+    city,
+    min_age: minAge,
+    max_age: maxAge,
+    years_of_history: yearsOfHistory,
+    noise_profile: profile,
+    rates,
+    events_file: eventsName,
+    rows: ev.rows.length,
+    injected: entries.length,
+    injected_by_kind: injectedByKind,
+    map_stats: mapped.stats,
+    generator_stats: generatorStats,
+  };
+  await writeViaTmp(path.join(runDir, 'batch.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const eventsFile = await writeEventsFile(incoming, stamp, seq, text.text);
+  return {
+    runDir,
+    csvDir,
+    eventsFile,
+    rows: ev.rows.length,
+    injected: entries.length,
+    injectedByKind,
+    engine: jar ? 'synthea' : 'builtin',
+    seed,
+    stamp,
+    seq,
+    manifestFile,
+    lineageFile,
+    mapStats: mapped.stats,
+    generatorStats,
+  };
+}
+
+export interface MapToIncomingResult {
+  eventsFile: string;
+  rows: number;
+  stats: MapStats;
+}
+
+/** `medetl map`: map a Synthea CSV folder as is (no noise) into an events file. */
+export async function mapToIncoming(config: Config, dir: string, opts: { out?: string; now?: Date } = {}): Promise<MapToIncomingResult> {
+  const incoming = path.resolve(opts.out ?? config.resolved.incoming);
+  if (isInside(incoming, config.resolved.maskedOut)) throw new UserError('the events folder must not be under paths.masked_out: events files hold raw data');
+  const input = await readSynthea(path.resolve(dir));
+  const mapped = mapVitals(input);
+  const text = formatEvents(mapped.header, mapped.rows);
+  const stamp = stampOf(opts.now ?? new Date());
+  ensureDir(incoming);
+  const seq = freeSeq(stamp, 1, [incoming, config.resolved.archive]);
+  const eventsFile = await writeEventsFile(incoming, stamp, seq, text.text);
+  return { eventsFile, rows: mapped.rows.length, stats: mapped.stats };
+}
