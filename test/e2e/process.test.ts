@@ -138,6 +138,11 @@ describe('medetl process', () => {
     const log = readFileSync(p.file('logs/pipeline.log'), 'utf8');
     expect(log).toMatch(/"event":"batch_skipped_duplicate"/);
     expect(p.run(['verify']).status).toBe(0);
+    const status = JSON.parse(p.run(['status', '--json']).stdout);
+    expect(status).toMatchObject({ processed: 2, rows: { sqlite: 110, parquet: 110, agree: true }, daemon: { running: false } });
+    expect(status.lastBatch.file).toBe('events_c.csv');
+    expect(status.keyFingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(status.keyFingerprintsInLedger).toEqual([status.keyFingerprint]);
   });
 
   it('quarantines a file missing a required column with a machine-readable reason, and the files around it still load', () => {
