@@ -124,7 +124,7 @@ class Daemon {
   private rescanTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private inFlight: { file: string; ctl: AbortController } | null = null;
-  private scanOwed = true;
+  private scanOwed = false;
   private wakeUp: (() => void) | null = null;
   private wakePending = false;
   private readonly log: Logger;
@@ -215,9 +215,26 @@ class Daemon {
     }
     if (this.isParked(abs, Date.now())) return;
     if (this.queue.offer(abs, name, Date.now())) this.wake();
+    else this.pauseWatcher(); // more arrive than the queue holds: scans take over until the backlog is down
   }
 
-  async startWatcher(): Promise<void> {
+  /** Check the lock and owe a scan every rescan_ms. */
+  startRescanTimer(): void {
+    this.rescanTimer = setInterval(() => {
+      if (!this.lock.stillHeld()) {
+        this.log.error({ event: 'watch_lock_lost', lock: this.lock.file });
+        this.reporter.error(`medetl: the lock ${this.lock.file} was removed or taken by another process; stopping`);
+        this.stop('lock_lost');
+        return;
+      }
+      this.scanOwed = true;
+      this.wake();
+    }, this.config.watch.rescan_ms);
+    this.rescanTimer.unref();
+  }
+
+  private async resumeWatcher(): Promise<void> {
+    if (this.watcher || this.stopping) return;
     const incoming = this.incoming;
     const watcher = watch(incoming, {
       depth: 0,
@@ -241,22 +258,30 @@ class Daemon {
       // The periodic rescan covers whatever the watcher misses (ENOSPC: out of inotify watches, a network share...).
       this.log.warn({ event: 'watch_watcher_error', code: (err as NodeJS.ErrnoException).code ?? (err as Error).name });
     });
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     this.watcher = watcher;
-    this.rescanTimer = setInterval(() => {
-      if (!this.lock.stillHeld()) {
-        this.log.error({ event: 'watch_lock_lost', lock: this.lock.file });
-        this.reporter.error(`medetl: the lock ${this.lock.file} was removed or taken by another process; stopping`);
-        this.stop('lock_lost');
-        return;
-      }
-      this.scanOwed = true;
-      this.wake();
-    }, this.config.watch.rescan_ms);
-    this.rescanTimer.unref();
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    this.scanOwed = true; // what arrived before the watcher was ready
+    this.log.debug({ event: 'watch_watcher_on' });
   }
 
-  /** Fill the queue from disk, oldest first. Returns how many events files are on disk and not parked. */
+  /**
+   * Backlog mode. chokidar re-lists the whole folder (an lstat per entry) on every change in it, so with thousands
+   * of files waiting its cost grows with the square of the backlog, and its events could not be queued anyway.
+   * Scans (oldest first) fill the queue instead; the watcher comes back once the backlog fits in half the queue.
+   */
+  private pauseWatcher(): void {
+    const w = this.watcher;
+    if (!w) return;
+    this.watcher = null;
+    this.queue.overflowed = true;
+    this.log.info({ event: 'watch_backlog_mode', queueLimit: this.queue.limit });
+    void w.close().catch(() => undefined);
+  }
+
+  /**
+   * Fill the queue from disk, oldest first, then switch the watcher on or off for the size of the backlog.
+   * Returns how many events files are on disk and not parked (queued ones included).
+   */
   private async scan(): Promise<number> {
     this.scanOwed = false;
     const now = Date.now();
@@ -276,9 +301,16 @@ class Daemon {
     for (const c of result.files) {
       if (this.queue.offer(c.path, c.name, seen)) this.queue.apply(c.path, judge(undefined, c, seen, this.config.watch.stable_ms));
     }
-    // matched counts queued files too; more on disk than room: refill as soon as the queue has room
+    // more on disk than the queue took: refill as soon as it has room
     if (result.matched > this.queue.size + (this.inFlight ? 1 : 0)) this.queue.overflowed = true;
+    if (result.matched > this.queue.limit) this.pauseWatcher();
+    else if (result.matched <= this.queue.limit / 2) await this.resumeWatcher();
     return result.matched;
+  }
+
+  /** The first scan, before startDaemon returns. */
+  async scanNow(): Promise<void> {
+    await this.scan();
   }
 
   /** Look at every settling file whose time has come. */
@@ -305,7 +337,8 @@ class Daemon {
   async run(): Promise<void> {
     const drain = this.opts.drain === true;
     while (!this.stopping) {
-      if (this.scanOwed || (this.queue.overflowed && this.queue.size <= this.queue.limit / 2)) await this.scan();
+      const refill = this.queue.overflowed && this.queue.size <= this.queue.limit / 2;
+      if ((this.scanOwed || refill) && this.queue.size < this.queue.limit) await this.scan();
       await this.settle();
       if (this.stopping) break;
       const next = this.queue.takeReady();
@@ -502,7 +535,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   };
 
   try {
-    await d.startWatcher();
+    d.startRescanTimer();
+    await d.scanNow(); // the backlog, and the watcher unless the backlog is larger than the queue
   } catch (err) {
     await cleanup();
     throw err;
