@@ -1,13 +1,13 @@
 // One batch, end to end: read -> schema -> clean -> qc -> deid -> sinks, exactly once (sinks/sink.ts).
 // `medetl process` and `medetl watch` both call processFile().
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { parseKey, type HmacKey, KEY_VARIABLE } from '../config/key.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { moveFile, freeName } from '../ops/fsx.js';
-import { discardPart, publishPart, stagePart } from '../sinks/parquet.js';
+import { openPart, publishPart, ROW_GROUP_ROWS, type PartWriter } from '../sinks/parquet.js';
 import { partName, type LedgerEntry } from '../sinks/sink.js';
 import { Store, isoSeconds } from '../sinks/sqlite.js';
 import { cleanZips, clipVitals, dropDuplicateEvents, filterRows, countRowsWith } from './clean.js';
@@ -93,6 +93,15 @@ function emptyResult(file: string, t0: number): BatchResult {
   };
 }
 
+/** A row-count estimate from the file size and the header's width (~10 bytes a field, +5%). */
+function expectedRows(file: string, header: string[]): number {
+  try {
+    return (statSync(file).size / (header.length * 10)) * 1.05;
+  } catch {
+    return 1024;
+  }
+}
+
 export async function processFile(file: string, ctx: RunContext, opts: ProcessOptions): Promise<BatchResult> {
   const t0 = performance.now();
   const { config, log, store } = ctx;
@@ -103,8 +112,8 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
     if (opts.signal?.aborted) throw abortError();
   };
   let sha256 = '';
-  let tmpPart: string | null = null;
-  let staging: Promise<string> | null = null;
+  let tmpPart: string | null = null; // set once the part is fully written
+  let part = null as PartWriter | null;
   try {
     // 1. read + schema, streaming; the hash covers exactly the bytes processed.
     let header: HeaderMap | null = null;
@@ -114,7 +123,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       (fields, line) => {
         if (builder) return builder.add(fields, line);
         header = resolveHeader(fields);
-        builder = new RawBatchBuilder(header, config.input.timezone);
+        builder = new RawBatchBuilder(header, config.input.timezone, expectedRows(file, fields));
       },
       {
         signal: opts.signal,
@@ -181,12 +190,17 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       checkAbort();
 
       // 5. sinks: Parquet part under a temporary name, then the SQLite transaction commits the batch.
-      // The part is encoded on the encoder thread while this thread inserts the SQLite rows.
-      staging = stagePart(config.resolved.parts, masked, config.sinks.parquet.compression);
-      staging.catch(() => undefined);
-      store.insertRows(masked);
+      // Row group by row group: the encoder thread encodes group k while this thread inserts its rows.
+      part = openPart(config.resolved.parts, batchId, config.sinks.parquet.compression);
+      let from = 0;
+      do {
+        const to = Math.min(from + ROW_GROUP_ROWS, masked.n);
+        part.write(masked, from, to);
+        store.insertRows(masked, from, to);
+        from = to;
+      } while (from < masked.n);
       await writeRejects(config, name, b.rejects);
-      tmpPart = await staging;
+      tmpPart = await part.finish();
       checkAbort();
       const entry: LedgerEntry = {
         batchId,
@@ -213,10 +227,15 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       store.rollback();
       throw err;
     }
-    await publishPart(tmpPart);
-    tmpPart = null;
-    staging = null;
-    result.movedTo = await settleRawFile(file, ctx, opts.onSuccess);
+    // Committed: the batch exists. What follows can fail without undoing it; the next start's
+    // recovery renames a part left temporary, and a raw file left behind is skipped as a duplicate.
+    part = null;
+    try {
+      await publishPart(tmpPart!);
+      result.movedTo = await settleRawFile(file, ctx, opts.onSuccess);
+    } catch (err) {
+      log.warn({ event: 'post_commit_step_failed', file: name, batch_id: result.batchId, code: (err as NodeJS.ErrnoException).code }, 'batch committed; finishing step will be retried');
+    }
     result.ms = Math.round(performance.now() - t0);
     log.info(
       {
@@ -228,8 +247,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
     );
     return result;
   } catch (err) {
-    if (staging && !tmpPart) tmpPart = await staging.catch(() => null);
-    if (tmpPart) await discardPart(tmpPart).catch(() => undefined);
+    if (part) await part.abort().catch(() => undefined);
     const e = err as Error & { code?: string; transient?: boolean };
     if (e.name === 'AbortError') {
       log.warn({ event: 'batch_aborted', file: name }, 'batch aborted and rolled back');

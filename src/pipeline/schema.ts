@@ -81,10 +81,23 @@ export class RawBatchBuilder {
   constructor(
     private readonly header: HeaderMap,
     private readonly zone: string,
-  ) {}
+    /** Expected rows (e.g. file size / bytes per row): sizes the columns once instead of doubling them. */
+    expectedRows = 1024,
+  ) {
+    if (expectedRows > this.cap) {
+      this.cap = Math.ceil(expectedRows);
+      this.line = new Int32Array(this.cap);
+      this.patientIdx = new Int32Array(this.cap);
+      this.dobDays = new Int32Array(this.cap);
+      this.zipIdx = new Int32Array(this.cap);
+      this.eventMs = new Float64Array(this.cap);
+      this.vit = [new Float64Array(this.cap), new Float64Array(this.cap), new Float64Array(this.cap)];
+      this.flags = new Uint32Array(this.cap);
+    }
+  }
 
   private grow(): void {
-    this.cap *= 2;
+    this.cap = Math.ceil(this.cap * 1.5);
     const g = <T extends Int32Array | Float64Array | Uint32Array>(a: T): T => {
       const b = new (a.constructor as new (n: number) => T)(this.cap);
       b.set(a);
@@ -150,22 +163,23 @@ export class RawBatchBuilder {
     this.flags[i] = flags;
   }
 
+  /** The batch; its columns are views of the builder's arrays (no copy). */
   finish(): RawBatch {
     const n = this.n;
     return {
       kind: 'raw',
       n,
-      line: this.line.slice(0, n),
-      patientIdx: this.patientIdx.slice(0, n),
+      line: this.line.subarray(0, n),
+      patientIdx: this.patientIdx.subarray(0, n),
       patientIds: this.patientIds,
-      dobDays: this.dobDays.slice(0, n),
-      zipIdx: this.zipIdx.slice(0, n),
+      dobDays: this.dobDays.subarray(0, n),
+      zipIdx: this.zipIdx.subarray(0, n),
       zips: this.zips,
-      eventMs: this.eventMs.slice(0, n),
-      systolic_bp: this.vit[0].slice(0, n),
-      diastolic_bp: this.vit[1].slice(0, n),
-      heart_rate: this.vit[2].slice(0, n),
-      flags: this.flags.slice(0, n),
+      eventMs: this.eventMs.subarray(0, n),
+      systolic_bp: this.vit[0].subarray(0, n),
+      diastolic_bp: this.vit[1].subarray(0, n),
+      heart_rate: this.vit[2].subarray(0, n),
+      flags: this.flags.subarray(0, n),
     };
   }
 }

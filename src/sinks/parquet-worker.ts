@@ -1,12 +1,29 @@
-// The Parquet encoder thread (see stagePart in parquet.ts): columns in, an fsynced file out.
+// The Parquet encoder thread (see openPart in parquet.ts): row groups in, an fsynced file out.
 import { parentPort } from 'node:worker_threads';
-import { toArrow, writeParquetFile, type MaskedColumns, type ParquetCompression } from './parquet.js';
+import { PartEncoder, type EncoderMessage } from './parquet.js';
 
-parentPort?.on('message', async (m: { id: number; file: string; compression: ParquetCompression; columns: MaskedColumns }) => {
+const open = new Map<number, PartEncoder>();
+
+parentPort?.on('message', (m: EncoderMessage) => {
+  const reply = (error?: unknown) => parentPort?.postMessage({ id: m.id, ...(error ? { error: (error as Error).message } : {}) });
   try {
-    await writeParquetFile(m.file, toArrow(m.columns), m.compression);
-    parentPort?.postMessage({ id: m.id });
+    if (m.type === 'open') {
+      open.set(m.id, new PartEncoder(m.file, m.compression));
+      return;
+    }
+    const enc = open.get(m.id);
+    if (!enc) return reply(new Error(`no open part ${m.id}`));
+    if (m.type === 'rows') enc.push(m.columns);
+    else if (m.type === 'finish') {
+      open.delete(m.id);
+      enc.finish().then(() => reply(), reply);
+    } else {
+      open.delete(m.id);
+      enc.abort().then(() => reply(), reply);
+    }
   } catch (err) {
-    parentPort?.postMessage({ id: m.id, error: (err as Error).message });
+    open.get(m.id)?.abort();
+    open.delete(m.id);
+    reply(err);
   }
 });

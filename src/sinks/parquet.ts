@@ -38,6 +38,7 @@ function writerProperties(compression: ParquetCompression): pw.WriterProperties 
     .setDictionaryEnabled(true)
     // The 64-hex-digit patient_key would fall back to PLAIN at the default 1 MB dictionary page.
     .setDictionaryPageSizeLimit(4 << 20)
+    .setMaxRowGroupSize(ROW_GROUP_ROWS)
     .setCreatedBy('medetl')
     .build();
 }
@@ -130,24 +131,45 @@ async function writeSynced(file: string, data: Uint8Array): Promise<void> {
 }
 
 /** Rows per Parquet row group: bounds the encoder's memory whatever the batch size. */
-export const ROW_GROUP_ROWS = 131_072;
+export const ROW_GROUP_ROWS = 65_536;
 
-/** Encode an Arrow table row group by row group, streaming the bytes to `file`, then fsync. */
-export async function writeParquetFile(file: string, table: arrow.Table, compression: ParquetCompression): Promise<void> {
-  initWasm();
-  let at = 0;
-  const source = new ReadableStream({
-    pull(controller) {
-      if (at >= table.numRows && at > 0) {
-        controller.close();
-        return;
+/** Rows [from, to) of a batch as standalone columns: arrays copied, dictionaries cut to what is used. */
+export function sliceColumns(b: MaskedColumns, from: number, to: number): MaskedColumns {
+  const dict = <T>(idx: Int32Array, values: readonly T[]): { idx: Int32Array; values: T[] } => {
+    const remap = new Map<number, number>();
+    const out: T[] = [];
+    const ix = new Int32Array(to - from);
+    for (let i = from; i < to; i++) {
+      let k = remap.get(idx[i]);
+      if (k === undefined) {
+        k = out.length;
+        remap.set(idx[i], k);
+        out.push(values[idx[i]]);
       }
-      const slice = table.slice(at, Math.min(at + ROW_GROUP_ROWS, table.numRows));
-      at += ROW_GROUP_ROWS;
-      for (const rb of pw.Table.fromIPCStream(arrow.tableToIPC(slice, 'stream')).recordBatches()) controller.enqueue(rb);
-    },
-  });
-  await pipeEncoded(await pw.transformParquetStream(source, writerProperties(compression)), file);
+      ix[i - from] = k;
+    }
+    return { idx: ix, values: out };
+  };
+  const pk = dict(b.patientKeyIdx, b.patientKeys);
+  const z3 = dict(b.zip3Idx, b.zip3s);
+  const fl = dict(b.flagIdx, b.flagTexts);
+  return {
+    batchId: b.batchId,
+    n: to - from,
+    patientKeyIdx: pk.idx,
+    patientKeys: pk.values,
+    dobYear: b.dobYear.slice(from, to),
+    ageYears: b.ageYears.slice(from, to),
+    eventYear: b.eventYear.slice(from, to),
+    eventDate: b.eventDate.slice(from, to),
+    zip3Idx: z3.idx,
+    zip3s: z3.values,
+    systolic_bp: b.systolic_bp.slice(from, to),
+    diastolic_bp: b.diastolic_bp.slice(from, to),
+    heart_rate: b.heart_rate.slice(from, to),
+    flagIdx: fl.idx,
+    flagTexts: fl.values,
+  };
 }
 
 async function pipeEncoded(encoded: ReadableStream, file: string): Promise<void> {
@@ -160,6 +182,50 @@ async function pipeEncoded(encoded: ReadableStream, file: string): Promise<void>
   }
 }
 
+/**
+ * Streams row groups into one Parquet file: push slices, then finish (fsync) or abort (delete).
+ * Runs on the encoder thread (parquet-worker.ts), or inline when that is not available.
+ */
+export class PartEncoder {
+  private controller!: ReadableStreamDefaultController<pw.RecordBatch>;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly file: string,
+    compression: ParquetCompression,
+  ) {
+    initWasm();
+    const source = new ReadableStream<pw.RecordBatch>({ start: (c) => void (this.controller = c) });
+    this.done = pw.transformParquetStream(source, writerProperties(compression)).then((enc) => pipeEncoded(enc, file));
+    this.done.catch(() => undefined);
+  }
+
+  push(columns: MaskedColumns): void {
+    // wasm-bindgen objects hold wasm memory until freed: free the table once its batches are taken.
+    const table = pw.Table.fromIPCStream(arrow.tableToIPC(toArrow(columns), 'stream'));
+    try {
+      for (const rb of table.recordBatches()) this.controller.enqueue(rb);
+    } finally {
+      table.free();
+    }
+  }
+
+  async finish(): Promise<void> {
+    this.controller.close();
+    await this.done;
+  }
+
+  async abort(): Promise<void> {
+    try {
+      this.controller.error(new Error('aborted'));
+    } catch {
+      // already closed
+    }
+    await this.done.catch(() => undefined);
+    await fs.rm(this.file, { force: true });
+  }
+}
+
 /** Encoder thread: one per process, started on first use, so Parquet encoding overlaps SQLite inserts. */
 let worker: Worker | null = null;
 let nextJob = 0;
@@ -169,41 +235,73 @@ const workerFile = fileURLToPath(new URL('./parquet-worker.js', import.meta.url)
 function encoderThread(): Worker | null {
   if (worker) return worker;
   if (!existsSync(workerFile)) return null; // running from TypeScript sources (tests): encode inline
-  worker = new Worker(workerFile);
-  worker.unref();
-  worker.on('message', (m: { id: number; error?: string }) => {
+  const w = new Worker(workerFile);
+  worker = w;
+  w.unref();
+  w.on('message', (m: { id: number; error?: string }) => {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
+    if (pending.size === 0) w.unref();
     if (m.error) p.reject(new Error(`parquet encoder: ${m.error}`));
     else p.resolve();
   });
-  worker.on('error', (err) => {
+  w.on('error', (err) => {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
     worker = null;
   });
-  return worker;
+  return w;
 }
 
-/** Step 3 of the protocol: the part under its temporary name, flushed to disk. */
-export async function stagePart(partsDir: string, b: MaskedBatch, compression: ParquetCompression): Promise<string> {
-  const tmp = path.join(partsDir, partName(b.batchId) + TMP_SUFFIX);
+export type EncoderMessage =
+  | { type: 'open'; id: number; file: string; compression: ParquetCompression }
+  | { type: 'rows'; id: number; columns: MaskedColumns }
+  | { type: 'finish'; id: number }
+  | { type: 'abort'; id: number };
+
+/** Step 3 of the protocol: a part under its temporary name, written row group by row group. */
+export interface PartWriter {
+  readonly tmp: string;
+  /** Queue rows [from, to) of the batch for encoding; returns at once. */
+  write(b: MaskedBatch, from: number, to: number): void;
+  /** All rows written: flush and fsync the temporary file. */
+  finish(): Promise<string>;
+  /** Give up: the temporary file is removed. */
+  abort(): Promise<void>;
+}
+
+export function openPart(partsDir: string, batchId: string, compression: ParquetCompression): PartWriter {
+  const tmp = path.join(partsDir, partName(batchId) + TMP_SUFFIX);
   const w = encoderThread();
   if (!w) {
-    await writeParquetFile(tmp, toArrow(b), compression);
-    return tmp;
+    const enc = new PartEncoder(tmp, compression);
+    return {
+      tmp,
+      write: (b, from, to) => enc.push(sliceColumns(b, from, to)),
+      finish: async () => (await enc.finish(), tmp),
+      abort: () => enc.abort(),
+    };
   }
-  const columns: MaskedColumns = { ...b };
   const id = nextJob++;
-  await new Promise<void>((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    w.ref();
-    w.postMessage({ id, file: tmp, compression, columns });
-  }).finally(() => {
-    if (pending.size === 0) w.unref();
-  });
-  return tmp;
+  const done = new Promise<void>((resolve, reject) => pending.set(id, { resolve, reject }));
+  done.catch(() => undefined);
+  w.ref();
+  w.postMessage({ type: 'open', id, file: tmp, compression } satisfies EncoderMessage);
+  return {
+    tmp,
+    write: (b, from, to) => w.postMessage({ type: 'rows', id, columns: sliceColumns(b, from, to) } satisfies EncoderMessage),
+    finish: async () => {
+      w.postMessage({ type: 'finish', id } satisfies EncoderMessage);
+      await done;
+      return tmp;
+    },
+    abort: async () => {
+      w.postMessage({ type: 'abort', id } satisfies EncoderMessage);
+      await done.catch(() => undefined);
+      await fs.rm(tmp, { force: true });
+    },
+  };
 }
 
 /** Step 5: after the SQLite commit. */
@@ -211,10 +309,6 @@ export async function publishPart(tmp: string): Promise<string> {
   const final = tmp.slice(0, -TMP_SUFFIX.length);
   await retryFs(() => fs.rename(tmp, final));
   return final;
-}
-
-export async function discardPart(tmp: string): Promise<void> {
-  await fs.rm(tmp, { force: true });
 }
 
 export async function listParts(partsDir: string): Promise<string[]> {

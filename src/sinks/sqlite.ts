@@ -185,7 +185,8 @@ export class Store {
     return fresh;
   }
 
-  insertRows(b: MaskedBatch): void {
+  /** Rows [from, to) of the batch, inside the batch transaction. */
+  insertRows(b: MaskedBatch, from = 0, to = b.n): void {
     const width = OUTPUT_COLUMNS.length;
     const dateText = new Map<number, string>();
     const date = (d: number) => {
@@ -210,13 +211,13 @@ export class Store {
       params[at + 10] = b.batchId;
     };
     const many = new Array<unknown>(width * ROWS_PER_STATEMENT);
-    let i = 0;
-    for (; i + ROWS_PER_STATEMENT <= b.n; i += ROWS_PER_STATEMENT) {
+    let i = from;
+    for (; i + ROWS_PER_STATEMENT <= to; i += ROWS_PER_STATEMENT) {
       for (let k = 0; k < ROWS_PER_STATEMENT; k++) fill(many, k * width, i + k);
       this.insertMany.run(many);
     }
     const one = new Array<unknown>(width);
-    for (; i < b.n; i++) {
+    for (; i < to; i++) {
       fill(one, 0, i);
       this.insertOne.run(one);
     }
