@@ -8,6 +8,15 @@
 // zip_leading_zero, dob_format and the patient side of missing_value; per header column for
 // header_format. A value takes at most one value kind and an event at most one timestamp kind, so
 // entries never stack on the same value and the ground truth stays unambiguous.
+//
+// Kinds: missing_value (a vital VALUE, or a patient's ZIP or BIRTHDATE, emptied); digit_typo
+// (12O.0, 1,20); swapped_digits (128.0 -> 182.0); unit_slip (blood pressure in kPa, heart rate
+// doubled); bp_swap (systolic and diastolic exchanged); spike (SBP/HR 300+, DBP 180+); skewed_ts
+// (all vitals of the event shifted 1-120 min either way); late_ts (shifted 1-48 h earlier AND moved
+// to the end of the batch: an older reading arriving after newer ones; arrival in a later batch is
+// approximated within the batch); ts_format (DATE as YYYY-MM-DD HH:MM:SS); dob_format (BIRTHDATE as
+// MM/DD/YYYY); zip_leading_zero (01852 -> 1852); duplicate_row (an events row sent again 0-9 rows
+// later); header_format (an events header name in other case or with spaces/tab around it).
 import { VITAL_CODES, type SyntheaInput, type VitalColumn, type VitalObs, type PatientRec } from './mapper.js';
 import type { Rng } from './random.js';
 
@@ -53,7 +62,7 @@ export function noiseRates(profile: string, overrides: Partial<Record<NoiseKind,
 
 export type NoiseFile = 'patients.csv' | 'observations.csv' | 'events.csv';
 
-/** One injection. See the README section "noise manifest" in src/feed/manifest.ts for the format. */
+/** One injection: a line of noise_manifest.jsonl (format described at the top of manifest.ts). */
 export interface NoiseEntry {
   id: number;
   kind: NoiseKind;

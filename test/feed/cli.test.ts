@@ -105,8 +105,9 @@ describe('medetl generate', () => {
     expect(r3.stderr).toContain('not a duration');
   });
 
+  // Windows has no signals to send a child; Ctrl+C there is covered by the same handler (SIGINT).
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    it(`--every repeats until ${sig}, then stops cleanly between batches (exit 0)`, async () => {
+    it.skipIf(process.platform === 'win32')(`--every repeats until ${sig}, then stops cleanly between batches (exit 0)`, async () => {
       const dir = project('generate:\n  patients: 3\n');
       const child = spawn(process.execPath, [CLI, 'generate', '--every', '300ms'], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
