@@ -2,7 +2,7 @@
 // child process, and readers for both sinks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -191,6 +191,43 @@ export function listDir(dir: string): string[] {
 /** Events files still in incoming/ (not subfolders, not temp names). */
 export function incomingFiles(p: Project): string[] {
   return listDir(p.incoming).filter((n) => /^events_.*\.csv$/.test(n));
+}
+
+/** Rows in cleaned_events (0 before the database exists). */
+export function sqliteCount(p: Project): number {
+  if (!existsSync(p.sqlite)) return 0;
+  const db = new Database(p.sqlite, { readonly: true });
+  try {
+    return db.prepare('SELECT COUNT(*) FROM cleaned_events').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether process `pid` has `file` open (Linux: /proc/<pid>/fd); null where that cannot be seen. */
+export function hasOpen(pid: number, file: string): boolean | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** Resident memory of a process in MB (Linux), or null. */
+export function rssMb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Vitals keys of every row in cleaned_events. */
