@@ -1,6 +1,6 @@
 // One feed batch: Synthea CSVs (real jar or built-in generator) -> noise with ground truth ->
 // mapped events file in incoming/, plus the run folder `medetl score` reads (see manifest.ts).
-import { promises as fs } from 'node:fs';
+import { mkdirSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../commands/common.js';
 import type { Config } from '../config/load.js';
@@ -105,9 +105,19 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
   const stamp = stampOf(now);
   ensureDir(stream);
   ensureDir(incoming);
-  const seq = freeSeq(stamp, opts.seq ?? 1, [incoming, config.resolved.archive], stream);
-  const runDir = path.join(stream, runDirName(stamp, seq));
-  ensureDir(runDir);
+  // Claim the run folder with a non-recursive mkdir, so two producers never share a name.
+  let seq = freeSeq(stamp, opts.seq ?? 1, [incoming, config.resolved.archive], stream);
+  let runDir: string;
+  for (;;) {
+    runDir = path.join(stream, runDirName(stamp, seq));
+    try {
+      mkdirSync(runDir);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      seq = freeSeq(stamp, seq + 1, [incoming, config.resolved.archive], stream);
+    }
+  }
 
   // 1. Synthea CSVs.
   let csvDir = path.join(runDir, 'csv');
@@ -158,6 +168,7 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
     noise_profile: profile,
     rates,
     events_file: eventsName,
+    events_name: path.basename(eventsName),
     rows: ev.rows.length,
     injected: entries.length,
     injected_by_kind: injectedByKind,

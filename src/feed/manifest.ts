@@ -1,6 +1,6 @@
 // Ground truth for `medetl score`: the noise manifest and the line lineage of one run folder.
 //
-// synthea_stream/run_<stamp>_<seq>/
+// synthea_stream/run_<stamp>_<seq>/   (belongs to incoming/events_<stamp>_<seq>.csv: same stamp and seq)
 //   csv/                    the Synthea output as generated (clean; never modified)
 //   events.csv              byte-identical copy of the events file delivered to incoming/ (noisy)
 //   events.clean.csv        the same Synthea output mapped without any noise
