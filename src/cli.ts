@@ -10,6 +10,8 @@ import { registerProcess } from './commands/process.js';
 import { registerVerify } from './commands/verify.js';
 import { registerCompact } from './commands/compact.js';
 import { registerStatus } from './commands/status.js';
+import { registerScore } from './commands/score.js';
+import { registerDemo } from './commands/demo.js';
 
 const program = new Command();
 program
@@ -39,5 +41,7 @@ registerProcess(program);
 registerVerify(program);
 registerCompact(program);
 registerStatus(program);
+registerScore(program);
+registerDemo(program);
 
 await program.parseAsync(process.argv);

@@ -46,6 +46,11 @@ export const outliersSchema = z
     mad_threshold: z.number().positive().default(3.5),
     /** Below this many non-null values in a column, no outlier is flagged in it. */
     min_n: z.number().int().min(3).default(20),
+    /** Age boundaries in years: outlier fences are computed per band ([] = one band for everyone). */
+    age_bands: z
+      .array(z.number().int().min(1).max(120))
+      .refine((a) => a.every((x, i) => i === 0 || x > a[i - 1]), { message: 'must be increasing' })
+      .default([2, 13]),
   })
   .strict();
 

@@ -1,13 +1,17 @@
 // Stage 3, QC: per-batch outlier flags (IQR or MAD) per vital, cross-field rules, column metrics,
 // and the batch thresholds. Pure: it reads no clock and does no I/O.
 import { BatchError } from './schema.js';
-import { FLAG, OUTLIER_BITS, VITALS, type ColumnMetrics, type RawBatch } from './types.js';
+import { ageInYears } from './deid.js';
+import { DAY } from './parse.js';
+import { FLAG, NULL_INT, OUTLIER_BITS, VITALS, type ColumnMetrics, type RawBatch } from './types.js';
 
 export interface OutlierConfig {
   method: 'iqr' | 'mad';
   iqr_k: number;
   mad_threshold: number;
   min_n: number;
+  /** Age boundaries (years at the event): fences are computed per band, because normal vitals depend on age. */
+  age_bands: readonly number[];
 }
 export interface RuleConfig {
   min_pulse_pressure: number;
@@ -70,13 +74,46 @@ export interface QcResult {
   flaggedRows: number;
 }
 
+/**
+ * Age band of each row: 0..bands.length by age at the event; rows without a birth date go to the
+ * band of the most rows (so they are judged with the bulk of the batch).
+ */
+export function ageBandOf(b: RawBatch, bands: readonly number[]): Uint8Array {
+  const band = new Uint8Array(b.n);
+  const unknown: number[] = [];
+  const counts = new Array<number>(bands.length + 1).fill(0);
+  for (let i = 0; i < b.n; i++) {
+    if (b.dobDays[i] === NULL_INT) {
+      unknown.push(i);
+      continue;
+    }
+    const age = ageInYears(b.dobDays[i], Math.floor(b.eventMs[i] / DAY));
+    let k = 0;
+    while (k < bands.length && age >= bands[k]) k++;
+    band[i] = k;
+    counts[k]++;
+  }
+  const bulk = counts.indexOf(Math.max(...counts));
+  for (const i of unknown) band[i] = bulk;
+  return band;
+}
+
 export function qc(b: RawBatch, outliers: OutlierConfig, rules: RuleConfig): QcResult {
   const flags = b.flags.slice();
   const metrics: ColumnMetrics[] = [];
+  const bands = outliers.age_bands;
+  const band = ageBandOf(b, bands);
   for (const v of VITALS) {
     const col = b[v];
     const sorted = nonNullSorted(col);
-    const fences = outlierFences(sorted, outliers);
+    // Fences per age band: an infant's heart rate of 140/min is normal, an adult's is not.
+    const fences: ([number, number] | null)[] = [];
+    for (let k = 0; k <= bands.length; k++) {
+      const inBand = new Float64Array(b.n);
+      let m = 0;
+      for (let i = 0; i < b.n; i++) if (band[i] === k && !Number.isNaN(col[i])) inBand[m++] = col[i];
+      fences.push(outlierFences(inBand.subarray(0, m).sort(), outliers));
+    }
     const bit = FLAG[`flag_${v}`];
     const clipBit = FLAG[`clip_${v}`];
     let flagged = 0;
@@ -84,7 +121,8 @@ export function qc(b: RawBatch, outliers: OutlierConfig, rules: RuleConfig): QcR
     for (let i = 0; i < b.n; i++) {
       if (flags[i] & clipBit) clipped++;
       const x = col[i];
-      if (fences && !Number.isNaN(x) && (x < fences[0] || x > fences[1])) {
+      const f = fences[band[i]];
+      if (f && !Number.isNaN(x) && (x < f[0] || x > f[1])) {
         flags[i] |= bit;
         flagged++;
       }

@@ -66,14 +66,27 @@ export function walk(dir: string): string[] {
   return out;
 }
 
-/** Which of the needles occur anywhere in the bytes of the files below `dirs`. */
+const isAlnum = (b: number | undefined) => b !== undefined && ((b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122));
+
+/** Whether `needle` occurs in `bytes` as a token: not inside a longer run of letters and digits. */
+function containsToken(bytes: Buffer, needle: Buffer): boolean {
+  for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) {
+    if (!isAlnum(bytes[at - 1]) && !isAlnum(bytes[at + needle.length])) return true;
+  }
+  return false;
+}
+
+/**
+ * Which needles occur in the bytes of the files below `dirs` (UTF-8 or UTF-16), as tokens: a
+ * 5-digit ZIP inside a random hex id or an epoch timestamp is chance, not a leak.
+ */
 export function scanFor(dirs: string[], needles: string[]): { file: string; needle: string }[] {
   const hits: { file: string; needle: string }[] = [];
   for (const d of dirs)
     for (const f of walk(d)) {
       const bytes = readFileSync(f);
       for (const n of needles) {
-        if (bytes.includes(Buffer.from(n, 'utf8')) || bytes.includes(Buffer.from(n, 'utf16le'))) hits.push({ file: f, needle: n });
+        if (containsToken(bytes, Buffer.from(n, 'utf8')) || containsToken(bytes, Buffer.from(n, 'utf16le'))) hits.push({ file: f, needle: n });
       }
     }
   return hits;

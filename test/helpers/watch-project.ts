@@ -20,6 +20,14 @@ export function vitalsOf(k: number): [number, number, number] {
   return [100 + (k % 60), 60 + (Math.floor(k / 60) % 30), 55 + (Math.floor(k / 1800) % 60)];
 }
 
+/**
+ * Vitals unique per k up to 2,048,000 rows, inside the clip ranges (never altered). Some rows break the pulse
+ * pressure rules and get flagged: use with thresholds.max_flagged_rate: 1.
+ */
+export function wideVitalsOf(k: number): [number, number, number] {
+  return [80 + (k % 160), 40 + (Math.floor(k / 160) % 80), 40 + (Math.floor(k / 12_800) % 160)];
+}
+
 /** The key that identifies row k in both sinks. */
 export function vitalsKey(sys: number, dia: number, hr: number): string {
   return `${sys}/${dia}/${hr}`;
@@ -44,13 +52,13 @@ export function patientOf(p: number): { id: string; first: string; last: string;
 }
 
 /** Rows with global indices [start, start + rows): unique event_ts (one minute apart) and unique vitals. */
-export function eventsCsv(start: number, rows: number): string {
+export function eventsCsv(start: number, rows: number, vitals: (k: number) => [number, number, number] = vitalsOf): string {
   const out = [HEADER];
   const t0 = Date.UTC(2024, 0, 1);
   for (let k = start; k < start + rows; k++) {
     const p = patientOf(k % 37);
     const ts = new Date(t0 + k * 60_000).toISOString().replace('.000Z', 'Z');
-    const [s, d, h] = vitalsOf(k);
+    const [s, d, h] = vitals(k);
     out.push(`${p.id},${p.first},${p.last},${p.dob},${p.zip},${ts},${s},${d},${h}`);
   }
   return `${out.join('\n')}\n`;
@@ -260,9 +268,9 @@ export async function parquetKeys(p: Project): Promise<string[]> {
 }
 
 /** Expected keys for global rows [start, start + rows). */
-export function expectedKeys(start: number, rows: number): string[] {
+export function expectedKeys(start: number, rows: number, vitals: (k: number) => [number, number, number] = vitalsOf): string[] {
   const out: string[] = [];
-  for (let k = start; k < start + rows; k++) out.push(vitalsKey(...vitalsOf(k)));
+  for (let k = start; k < start + rows; k++) out.push(vitalsKey(...vitals(k)));
   return out;
 }
 

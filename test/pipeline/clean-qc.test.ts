@@ -65,7 +65,7 @@ describe('clean', () => {
 });
 
 describe('qc', () => {
-  const cfg = { method: 'iqr' as const, iqr_k: 1.5, mad_threshold: 3.5, min_n: 5 };
+  const cfg = { method: 'iqr' as const, iqr_k: 1.5, mad_threshold: 3.5, min_n: 5, age_bands: [] as number[] };
   const rules = { min_pulse_pressure: 10, max_pulse_pressure: 120 };
 
   it('computes R-7 quantiles', () => {
@@ -101,6 +101,19 @@ describe('qc', () => {
     expect(flo).toBeCloseTo(60 - w, 9);
     expect(fhi).toBeCloseTo(60 + w, 9);
     expect(outlierFences(Float64Array.from([5, 5, 5, 5, 5]), mad)).toBeNull();
+  });
+
+  it('computes fences per age band: an infant heart rate is judged among infants', () => {
+    const rows: (string | number)[][] = [];
+    for (let i = 0; i < 30; i++) rows.push([`adult${i}`, '1970-01-01', '02134', `2024-01-${String((i % 28) + 1).padStart(2, '0')}`, 120, 80, 65 + (i % 10)]);
+    for (let i = 0; i < 8; i++) rows.push([`baby${i}`, '2023-06-01', '02134', `2024-01-${String(i + 1).padStart(2, '0')}`, 85, 50, 135 + i]);
+    const banded = qc(batch(rows), { ...cfg, age_bands: [2, 13] }, rules);
+    const pooled = qc(batch(rows), { ...cfg, age_bands: [] }, rules);
+    const babyFlags = (r: typeof banded) => Array.from(r.batch.flags.subarray(30)).filter((f) => f & FLAG.flag_heart_rate).length;
+    expect(babyFlags(pooled)).toBe(8); // judged against adults, every infant is an outlier
+    expect(babyFlags(banded)).toBe(0); // 8 infants (>= min_n), judged among themselves: none is an outlier
+    const withSpike = [...rows.slice(0, 30), ...rows.slice(30, 37), ['baby7', '2023-06-01', '02134', '2024-01-20', 85, 50, 240]];
+    expect(babyFlags(qc(batch(withSpike), { ...cfg, age_bands: [2, 13] }, rules))).toBe(1);
   });
 
   it('does not judge columns with fewer than min_n values', () => {
