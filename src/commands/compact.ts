@@ -8,6 +8,7 @@ export function registerCompact(program: Command): void {
   withConfigOption(
     program
       .command('compact')
+      .summary('write masked_out/cleaned.parquet from all parts, for Power BI')
       .description('write every Parquet part into the single file masked_out/cleaned.parquet (temporary name, then rename)'),
   ).action(
     action(async (opts: { config?: string }) => {

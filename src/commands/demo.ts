@@ -21,6 +21,7 @@ export function registerDemo(program: Command): void {
   withConfigOption(
     program
       .command('demo')
+      .summary('the whole loop once: init, generate, watch until drained, compact, score')
       .description(
         'run the whole loop once: init (folders, .env key), generate batches with the built-in generator,\n' +
           'watch incoming/ until every file is processed, compact the Parquet parts, print a scorecard and\n' +

@@ -99,6 +99,7 @@ export function registerGenerate(program: Command): void {
   withConfigOption(
     program
       .command('generate')
+      .summary('Synthea (jar or built-in) + noise with ground truth -> events files in incoming/')
       .description(
         'generate Synthea batches (SYNTHEA_JAR / generate.synthea_jar, else the built-in generator), inject noise with a ' +
           'ground-truth manifest (synthea_stream/run_*/), and drop mapped events files into incoming/',

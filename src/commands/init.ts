@@ -47,6 +47,7 @@ export function registerInit(program: Command): void {
   withConfigOption(
     program
       .command('init')
+      .summary('create the folders and a .env with a fresh MEDETL_HMAC_KEY')
       .description('create the runtime folders and a .env holding a fresh random 256-bit MEDETL_HMAC_KEY (never overwrites one)'),
   ).action(
     action((opts: { config?: string }) => {

@@ -15,6 +15,7 @@ export function registerMap(program: Command): void {
   withConfigOption(
     program
       .command('map')
+      .summary('map a Synthea CSV folder to one events file in incoming/')
       .argument('<synthea_csv_dir>', 'folder holding Synthea CSV output (patients.csv, observations.csv)')
       .option('--out <dir>', 'folder for the events file (default: paths.incoming)')
       .description(

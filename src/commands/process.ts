@@ -20,6 +20,7 @@ export function registerProcess(program: Command): void {
   withConfigOption(
     program
       .command('process')
+      .summary('process events CSVs once into the masked sinks (exactly once per content)')
       .argument('<files...>', 'events CSV files (header: patient_id, dob, zip, event_ts, systolic_bp, diastolic_bp, heart_rate)')
       .description(
         'process events CSVs once: schema -> clean -> QC -> de-identify -> Parquet + SQLite, exactly once per content.\n' +

@@ -7,6 +7,7 @@ export function registerScore(program: Command): void {
   withConfigOption(
     program
       .command('score')
+      .summary('how well QC caught the noise a generated run injected')
       .argument('<runs...>', 'run folders (synthea_stream/run_...) or their names; their events must have been loaded')
       .description(
         'compare a run\'s noise manifest with the pipeline\'s outcomes: per noise kind, injected / caught\n' +

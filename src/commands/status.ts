@@ -103,6 +103,7 @@ export function registerStatus(program: Command): void {
   withConfigOption(
     program
       .command('status')
+      .summary('waiting, processed, quarantined, rows per sink, last batch, key, daemon')
       .description('files waiting, batches processed and quarantined (by reason), rows per sink and whether they agree, last batch, key fingerprint, daemon')
       .option('--json', 'print the report as one JSON object'),
   ).action(

@@ -9,6 +9,7 @@ export function registerVerify(program: Command): void {
   withConfigOption(
     program
       .command('verify')
+      .summary('check that SQLite, Parquet and the ledger agree (exit 5 if not)')
       .description('check that SQLite and Parquet hold the same rows per batch and that rows in = loaded + rejected + duplicates (exit 5 if not)')
       .option('--json', 'print the report as JSON'),
   ).action(
