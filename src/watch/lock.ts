@@ -103,6 +103,35 @@ export function holderAlive(info: LockInfo): boolean {
   return true;
 }
 
+/**
+ * A guard left by a taker that died (SIGKILL mid-takeover): its process is gone, or it is older than a takeover
+ * can take. (Two waiters removing the same dead guard could, in a tiny window, remove a fresh one; a daemon
+ * re-reads its lock every rescan and stops if it is no longer its own, which bounds that case.)
+ */
+async function removeStaleGuard(guard: string): Promise<void> {
+  const g = await readLock(guard).catch(() => null);
+  if (!g) return;
+  const dead = g.info ? g.info.hostname === os.hostname() && !holderAlive(g.info) : false;
+  if (dead || Date.now() - g.mtimeMs > GUARD_STALE_MS) await fs.rm(guard, { force: true });
+}
+
+/** Temporary locks (`<lock>.<pid>.<token>.tmp`) of takers that died before their rename. */
+async function removeDeadTemps(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.`;
+  for (const name of await fs.readdir(path.dirname(file))) {
+    const m = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid !== process.pid;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') alive = false;
+    }
+    if (!alive) await fs.rm(path.join(path.dirname(file), name), { force: true });
+  }
+}
+
 function newInfo(): LockInfo {
   return { pid: process.pid, hostname: os.hostname(), started: new Date().toISOString(), token: randomBytes(8).toString('hex') };
 }
@@ -173,17 +202,14 @@ export async function acquireLock(file: string): Promise<LockHandle> {
     // Stale. Only the holder of the guard may replace the lock; the others wait and look again.
     const guard = `${file}.takeover`;
     if (!writeExclusive(guard, content)) {
-      try {
-        if (Date.now() - (await fs.stat(guard)).mtimeMs > GUARD_STALE_MS) await fs.rm(guard, { force: true });
-      } catch {
-        // guard gone meanwhile
-      }
+      await removeStaleGuard(guard);
       await sleep(50 + Math.random() * 100);
       continue;
     }
     try {
       const again = await readLock(file);
       if (!again || again.text !== seen.text) continue; // removed or taken over meanwhile: start again
+      await removeDeadTemps(file);
       const tmp = `${file}.${process.pid}.${me.token}.tmp`;
       await fs.writeFile(tmp, content, { flag: 'wx' });
       await fs.rename(tmp, file);

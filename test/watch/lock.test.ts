@@ -126,6 +126,20 @@ describe('acquireLock', () => {
     expect(existsSync(f)).toBe(false); // the winner released it
   });
 
+  it('clears what a taker killed mid-takeover left: its guard and its temporary lock', async () => {
+    const f = lockPath();
+    const dead = await deadPid();
+    await write(f, lockJson(dead));
+    writeFileSync(`${f}.takeover`, lockJson(dead, { token: 'g' }));
+    writeFileSync(`${f}.${dead}.0badc0de.tmp`, lockJson(dead, { token: 't' }));
+    const t0 = Date.now();
+    const h = await acquireLock(f);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(existsSync(`${f}.takeover`)).toBe(false);
+    expect(existsSync(`${f}.${dead}.0badc0de.tmp`)).toBe(false);
+    h.release();
+  });
+
   it('notices when the lock file is taken away', async () => {
     const f = lockPath();
     const h = await acquireLock(f);
