@@ -12,6 +12,7 @@ import { registerCompact } from './commands/compact.js';
 import { registerStatus } from './commands/status.js';
 import { registerScore } from './commands/score.js';
 import { registerDemo } from './commands/demo.js';
+import { registerPush } from './commands/push.js';
 
 const program = new Command();
 program
@@ -43,5 +44,6 @@ registerCompact(program);
 registerStatus(program);
 registerScore(program);
 registerDemo(program);
+registerPush(program);
 
 await program.parseAsync(process.argv);

@@ -186,3 +186,8 @@ export function parseDecimal(raw: string): number | null {
 }
 
 export const DAY = DAY_MS;
+
+/** A day number as YYYY-MM-DD. */
+export function isoDate(days: number): string {
+  return new Date(days * DAY_MS).toISOString().slice(0, 10);
+}

@@ -3,12 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/load.js';
+import { ConfigError, type Config } from '../config/load.js';
 import { parseKey, type HmacKey, KEY_VARIABLE } from '../config/key.js';
 import { createLogger, type Logger } from '../ops/log.js';
 import { moveFile, freeName } from '../ops/fsx.js';
 import { openPart, publishPart, ROW_GROUP_ROWS, type PartWriter } from '../sinks/parquet.js';
 import { partName, type LedgerEntry } from '../sinks/sink.js';
+import { outboxChunks, POWERBI_URL_VARIABLE } from '../sinks/powerbi.js';
 import { Store, isoSeconds } from '../sinks/sqlite.js';
 import { cleanZips, clipVitals, dropDuplicateEvents, filterRows, countRowsWith } from './clean.js';
 import { deidentify, eventFingerprints } from './deid.js';
@@ -31,7 +32,10 @@ export function openContext(config: Config, opts: { logFile?: string; log?: Logg
   try {
     assertZone(config.input.timezone);
   } catch {
-    throw new BatchError('config_invalid', `input.timezone: unknown time zone ${JSON.stringify(config.input.timezone)}`);
+    throw new ConfigError(`input.timezone: unknown time zone ${JSON.stringify(config.input.timezone)}`);
+  }
+  if (config.sinks.powerbi.enabled && !config.env[POWERBI_URL_VARIABLE]?.trim()) {
+    throw new ConfigError(`sinks.powerbi.enabled is true but ${POWERBI_URL_VARIABLE} is not set in .env`);
   }
   const log = opts.log ?? createLogger(config.resolved.logs, config.log.level, opts.logFile);
   const store = Store.open(config.resolved.sqlite, config.resolved.parts, log);
@@ -222,7 +226,8 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
         ms: Math.round(performance.now() - t0),
         warnings,
       };
-      store.commit(entry, q.metrics);
+      const outbox = config.sinks.powerbi.enabled ? outboxChunks(masked, config.sinks.powerbi.rows_per_post) : [];
+      store.commit(entry, q.metrics, outbox);
     } catch (err) {
       store.rollback();
       throw err;

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import type { Logger } from '../ops/log.js';
 import { ensureDir } from '../ops/fsx.js';
 import type { MaskedBatch } from '../pipeline/deid.js';
-import { DAY } from '../pipeline/parse.js';
+import { isoDate } from '../pipeline/parse.js';
+import { OUTBOX_SCHEMA } from './powerbi.js';
 import { NULL_INT, OUTPUT_COLUMNS, type ColumnMetrics } from '../pipeline/types.js';
 import { PART_PREFIX, PART_SUFFIX, TMP_SUFFIX, partName, type LedgerEntry } from './sink.js';
 
@@ -75,9 +76,7 @@ function isoSeconds(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
 
-export function isoDate(days: number): string {
-  return new Date(days * DAY).toISOString().slice(0, 10);
-}
+export { isoDate };
 
 export interface StoreCounts {
   batches: number;
@@ -106,6 +105,7 @@ export class Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    this.db.exec(OUTBOX_SCHEMA);
     const cols = OUTPUT_COLUMNS.join(', ');
     const one = `(${OUTPUT_COLUMNS.map(() => '?').join(', ')})`;
     this.insertMany = this.db.prepare(
@@ -223,8 +223,10 @@ export class Store {
     }
   }
 
-  /** Inside the batch transaction: metrics, rejects and the ledger row; then COMMIT. */
-  commit(entry: LedgerEntry, metrics: ColumnMetrics[]): void {
+  /** Inside the batch transaction: metrics, rejects, Power BI outbox chunks and the ledger row; then COMMIT. */
+  commit(entry: LedgerEntry, metrics: ColumnMetrics[], outbox: readonly { rows: number; payload: string }[] = []): void {
+    const o = this.db.prepare('INSERT INTO powerbi_outbox (batch_id, rows, payload) VALUES (?,?,?)');
+    for (const c of outbox) o.run(entry.batchId, c.rows, c.payload);
     const m = this.db.prepare(
       'INSERT INTO qc_metrics (batch_id, column_name, n, nulls, min, q1, median, q3, max, flagged, clipped) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
     );

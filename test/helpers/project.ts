@@ -45,6 +45,16 @@ export function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Run the CLI without blocking this process (needed when the test itself serves HTTP). */
+export function runCliAsync(dir: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawnCli(dir, args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
 export function spawnCli(dir: string, args: string[]) {
   return spawn(process.execPath, [CLI, ...args], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
 }
