@@ -230,40 +230,35 @@ class SmtpConnection {
   }
 }
 
-function connectSocket(opts: SmtpOptions, timeoutMs: number): Promise<net.Socket> {
+/** Resolve with the socket once `ready` fires; reject on an error or after `timeoutMs`. */
+function whenReady<T extends net.Socket>(s: T, ready: 'connect' | 'secureConnect', timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const s = opts.secure
-      ? tls.connect({ host: opts.host, port: opts.port, servername: net.isIP(opts.host) ? undefined : opts.host, ...opts.tlsOptions })
-      : net.connect({ host: opts.host, port: opts.port });
-    const timer = setTimeout(() => s.destroy(new Error('smtp connect timeout')), timeoutMs);
-    s.once(opts.secure ? 'secureConnect' : 'connect', () => {
-      clearTimeout(timer);
-      s.removeListener('error', onError);
-      resolve(s);
-    });
+    const timer = setTimeout(() => s.destroy(new Error(`smtp ${ready} timeout`)), timeoutMs);
     const onError = (e: Error) => {
       clearTimeout(timer);
       reject(e);
     };
     s.once('error', onError);
+    s.once(ready, () => {
+      clearTimeout(timer);
+      s.removeListener('error', onError);
+      resolve(s);
+    });
   });
 }
 
+function tlsTarget(opts: SmtpOptions): tls.ConnectionOptions {
+  return { host: opts.host, servername: net.isIP(opts.host) ? undefined : opts.host, ...opts.tlsOptions };
+}
+
+function connectSocket(opts: SmtpOptions, timeoutMs: number): Promise<net.Socket> {
+  return opts.secure
+    ? whenReady(tls.connect({ port: opts.port, ...tlsTarget(opts) }), 'secureConnect', timeoutMs)
+    : whenReady(net.connect({ host: opts.host, port: opts.port }), 'connect', timeoutMs);
+}
+
 function upgrade(socket: net.Socket, opts: SmtpOptions, timeoutMs: number): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ socket, host: opts.host, servername: net.isIP(opts.host) ? undefined : opts.host, ...opts.tlsOptions });
-    const timer = setTimeout(() => s.destroy(new Error('smtp starttls timeout')), timeoutMs);
-    s.once('secureConnect', () => {
-      clearTimeout(timer);
-      s.removeListener('error', onError);
-      resolve(s);
-    });
-    const onError = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    s.once('error', onError);
-  });
+  return whenReady(tls.connect({ socket, ...tlsTarget(opts) }), 'secureConnect', timeoutMs);
 }
 
 /** The message as sent after DATA: CRLF line ends, dot-stuffed, ASCII only. */

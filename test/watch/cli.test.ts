@@ -144,7 +144,7 @@ describe('medetl watch', () => {
     const a = runCli(p, ['watch']);
     await inFlight(a.proc.pid!);
     a.proc.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 20));
+    await a.waitForLine(/^SIGINT: finishing the batch in flight/); // (two signals sent at once may merge into one)
     a.proc.kill('SIGINT');
     const ra = await a.exit;
     expect(ra.code, a.stderr()).toBe(130);
