@@ -15,8 +15,8 @@ export function registerWatch(program: Command): void {
     program
       .command('watch')
       .description(
-        'watch incoming/ and load each events file once it is complete, one batch at a time, oldest first;\n' +
-          'Ctrl+C finishes the batch in flight and exits 0 (twice: exit at once, nothing partial is kept)',
+        'watch incoming/ and load each events file once it is complete, one batch at a time, oldest first. ' +
+          'Ctrl+C finishes the batch in flight and exits 0; a second Ctrl+C exits at once (nothing partial is kept)',
       )
       .option('--once, --drain', 'process the backlog and whatever arrives until incoming/ is empty, then exit (0; 3 if a file was quarantined; 4 if one failed)')
       .option('-q, --quiet', 'print errors only')
