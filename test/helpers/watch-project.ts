@@ -5,15 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { stringify as toYaml } from 'yaml';
 import { loadConfig, type Config } from '../../src/config/load.js';
+import { duckQuery, globOf } from './duck.js';
+import { CLI, cleanEnv, EVENTS_HEADER } from './project.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = path.join(REPO, 'dist', 'cli.js');
-
-export const HEADER = 'patient_id,first_name,last_name,dob,zip,event_ts,systolic_bp,diastolic_bp,heart_rate';
+export { CLI, REPO } from './project.js';
 
 /** Vitals unique per global row index k (k < 108,000), all plausible, pulse pressure 11..99: no flags, no clips. */
 export function vitalsOf(k: number): [number, number, number] {
@@ -53,7 +51,7 @@ export function patientOf(p: number): { id: string; first: string; last: string;
 
 /** Rows with global indices [start, start + rows): unique event_ts (one minute apart) and unique vitals. */
 export function eventsCsv(start: number, rows: number, vitals: (k: number) => [number, number, number] = vitalsOf): string {
-  const out = [HEADER];
+  const out = [EVENTS_HEADER];
   const t0 = Date.UTC(2024, 0, 1);
   for (let k = start; k < start + rows; k++) {
     const p = patientOf(k % 37);
@@ -130,7 +128,7 @@ export interface Child {
 export function runCli(project: Project, args: string[], env: NodeJS.ProcessEnv = {}): Child {
   const proc = spawn(process.execPath, [CLI, ...args], {
     cwd: project.root,
-    env: { ...process.env, ...env, FORCE_COLOR: '0' },
+    env: { ...cleanEnv(), ...env, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
@@ -252,19 +250,9 @@ export function sqliteKeys(p: Project): string[] {
 
 /** Vitals keys of every row in masked_out/parts/*.parquet, read with DuckDB. */
 export async function parquetKeys(p: Project): Promise<string[]> {
-  const parts = listDir(p.parts).filter((n) => n.endsWith('.parquet'));
-  if (parts.length === 0) return [];
-  const { DuckDBInstance } = await import('@duckdb/node-api');
-  const inst = await DuckDBInstance.create(':memory:');
-  const conn = await inst.connect();
-  try {
-    const glob = path.join(p.parts, '*.parquet').replace(/'/g, "''");
-    const reader = await conn.runAndReadAll(`SELECT systolic_bp AS s, diastolic_bp AS d, heart_rate AS h FROM read_parquet('${glob}')`);
-    return (reader.getRowObjects() as { s: number; d: number; h: number }[]).map((r) => vitalsKey(Number(r.s), Number(r.d), Number(r.h)));
-  } finally {
-    conn.closeSync();
-    inst.closeSync();
-  }
+  if (!listDir(p.parts).some((n) => n.endsWith('.parquet'))) return [];
+  const rows = await duckQuery(`SELECT systolic_bp AS s, diastolic_bp AS d, heart_rate AS h FROM read_parquet('${globOf(p.parts)}')`);
+  return rows.map((r) => vitalsKey(Number(r.s), Number(r.d), Number(r.h)));
 }
 
 /** Expected keys for global rows [start, start + rows). */

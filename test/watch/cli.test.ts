@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   badCsv, CLI, eventsCsv, expectedKeys, hasOpen, incomingFiles, listDir, makeProject, parquetKeys, rssMb, runCli,
-  sqliteCount, sqliteKeys, tally, waitFor, type Project,
+  sqliteCount, sqliteKeys, waitFor, type Project,
 } from '../helpers/watch-project.js';
 import { startHttpHook, startSmtpServer, type HttpHook, type SmtpServer } from '../helpers/watch-servers.js';
 
@@ -32,8 +32,6 @@ async function expectExactlyOnce(p: Project, keys: string[]): Promise<void> {
   expect(inSqlite).toEqual(want);
   expect(inParquet).toEqual(want);
 }
-
-const batches = (lines: string[]) => lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((o) => o.type === 'batch');
 
 describe('medetl watch', () => {
   it('--drain --json: the backlog oldest first, one JSON object per batch; temp names, dotfiles and subfolders untouched', async () => {
