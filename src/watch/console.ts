@@ -108,7 +108,8 @@ export function createReporter(mode: OutputMode, streams: Streams = { out: proce
       lastProgress = now;
       const pct = totalBytes > 0 ? Math.min(100, Math.floor((bytesRead / totalBytes) * 100)) : 0;
       const line = `  ${path.basename(file)}  ${String(pct).padStart(3)}%  ${n(rowsRead)} rows`;
-      out.write(`\r\x1b[2K${line.slice(0, Math.max(20, (out.columns ?? 80) - 1))}`);
+      const width = out.columns && out.columns > 20 ? out.columns : 80;
+      out.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
       progressShown = true;
     },
     summary(s, line) {
