@@ -2,7 +2,9 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { closeContext, openContext, processFile, type BatchResult } from '../pipeline/run.js';
+import { ensureDir } from '../ops/fsx.js';
+import { closeContext, openContext, processFile, type BatchResult, type RunContext } from '../pipeline/run.js';
+import { acquireLock } from '../watch/lock.js';
 import { action, configFrom, EXIT, withConfigOption } from './common.js';
 
 export function formatBatchLine(r: BatchResult): string {
@@ -33,7 +35,16 @@ export function registerProcess(program: Command): void {
   ).action(
     action(async (files: string[], opts: { config?: string; archive?: boolean; delete?: boolean; json?: boolean }) => {
       const config = configFrom(opts);
-      const ctx = openContext(config);
+      // The daemon's lock: one writer per project at a time (a running watch refuses us with a clear message).
+      ensureDir(config.resolved.incoming);
+      const lock = await acquireLock(config.resolved.lock);
+      let ctx: RunContext;
+      try {
+        ctx = openContext(config);
+      } catch (err) {
+        lock.release();
+        throw err;
+      }
       let code: number = EXIT.ok;
       try {
         for (const f of files) {
@@ -48,6 +59,7 @@ export function registerProcess(program: Command): void {
         }
       } finally {
         closeContext(ctx);
+        lock.release();
       }
       return code;
     }),

@@ -71,6 +71,7 @@ export function registerReplay(program: Command): void {
   withConfigOption(
     program
       .command('replay')
+      .summary('move quarantined files back into incoming/ after a fix')
       .summary('move quarantined files back into incoming/ (reasons kept in quarantine/replayed/)')
       .argument('[file]', 'a quarantined file (its name or its path in quarantine/)')
       .option('--all', 'every file in quarantine/')

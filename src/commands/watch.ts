@@ -14,6 +14,7 @@ export function registerWatch(program: Command): void {
   withConfigOption(
     program
       .command('watch')
+      .summary('the daemon: load each events file dropped into incoming/ exactly once')
       .summary('the daemon: load each new events file in incoming/ once complete (--drain: until empty)')
       .description(
         'watch incoming/ and load each events file once it is complete, one batch at a time, oldest first. ' +

@@ -1,7 +1,7 @@
 // One batch, end to end: read -> schema -> clean -> qc -> deid -> sinks, exactly once (sinks/sink.ts).
 // `medetl process` and `medetl watch` both call processFile().
 import { randomBytes } from 'node:crypto';
-import { promises as fs, statSync } from 'node:fs';
+import { promises as fs, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type Config } from '../config/load.js';
 import { parseKey, type HmacKey, KEY_VARIABLE } from '../config/key.js';
@@ -39,7 +39,26 @@ export function openContext(config: Config, opts: { logFile?: string; log?: Logg
   }
   const log = opts.log ?? createLogger(config.resolved.logs, config.log.level, opts.logFile);
   const store = Store.open(config.resolved.sqlite, config.resolved.parts, log);
+  removeTempFiles(config.resolved.quarantine, log);
   return { config, key, log, store };
+}
+
+/**
+ * A crash while a reason or rejects file was being written leaves `<name>.<pid>.tmp` in quarantine/.
+ * Callers hold the project lock (watch, process), so no other writer's file can be caught here.
+ */
+function removeTempFiles(dir: string, log: Logger): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!/\.\d+\.tmp$/.test(n)) continue;
+    rmSync(path.join(dir, n), { force: true });
+    log.info({ event: 'recovery_temp_removed', file: n }, 'removed a temporary file left by a crash');
+  }
 }
 
 export function closeContext(ctx: RunContext): void {

@@ -92,7 +92,9 @@ export class PowerBiSender {
     sqliteFile: string,
     private readonly opts: SenderOptions,
   ) {
-    this.db = new Database(sqliteFile, { timeout: 5000 });
+    // No busy wait: the pipeline's batch transaction may hold the write lock while it awaits the
+    // encoder thread on this same thread; a blocking wait here would stall that batch. Retry async.
+    this.db = new Database(sqliteFile, { timeout: 0 });
     this.db.pragma('journal_mode = WAL');
     this.db.exec(OUTBOX_SCHEMA);
   }
@@ -127,12 +129,25 @@ export class PowerBiSender {
     });
   }
 
+  /** A write that waits for the lock without blocking the thread. */
+  private async write(fn: () => void): Promise<void> {
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        fn();
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   /** Post one chunk: true when it was delivered (and removed from the outbox). */
   private async postOne(row: { seq: number; batch_id: string; rows: number; payload: string }): Promise<boolean | number> {
     await this.throttle();
     if (this.stopped) return false;
     this.sent.push(Date.now());
-    this.db.prepare('UPDATE powerbi_outbox SET attempts = attempts + 1 WHERE seq = ?').run(row.seq);
+    const countAttempt = () => this.write(() => this.db.prepare('UPDATE powerbi_outbox SET attempts = attempts + 1 WHERE seq = ?').run(row.seq));
     let res: Response;
     try {
       res = await fetch(this.opts.url, {
@@ -144,20 +159,23 @@ export class PowerBiSender {
       await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
       this.stats.failures++;
+      await countAttempt();
       this.opts.log.warn({ event: 'powerbi_post_failed', batch_id: row.batch_id, code: (err as { code?: string; name?: string }).code ?? (err as Error).name }, 'Power BI push failed; will retry');
       return -1;
     }
     if (res.ok) {
-      this.db.transaction(() => {
+      const settle = this.db.transaction(() => {
         this.db.prepare('DELETE FROM powerbi_outbox WHERE seq = ?').run(row.seq);
         this.db
           .prepare('INSERT INTO powerbi_delivered (batch_id, rows) VALUES (?, ?) ON CONFLICT(batch_id) DO UPDATE SET rows = rows + excluded.rows')
           .run(row.batch_id, row.rows);
-      })();
+      });
+      await this.write(() => settle());
       this.stats.posted++;
       this.stats.rows += row.rows;
       return true;
     }
+    await countAttempt();
     if (res.status === 429) {
       this.stats.throttled++;
       const after = Number(res.headers.get('retry-after'));
@@ -168,8 +186,18 @@ export class PowerBiSender {
     return -1;
   }
 
-  /** Send until the outbox is empty (or stop() is called). Returns chunks delivered. */
-  async drain(): Promise<number> {
+  private draining: Promise<number> | null = null;
+
+  /**
+   * Send until the outbox is empty (or stop() is called). Returns chunks delivered. Single-flight:
+   * a call while a drain runs joins it, so no chunk is ever posted by two loops at once.
+   */
+  drain(): Promise<number> {
+    if (!this.draining) this.draining = this.drainOnce().finally(() => (this.draining = null));
+    return this.draining;
+  }
+
+  private async drainOnce(): Promise<number> {
     let delivered = 0;
     let backoff = 500;
     const next = this.db.prepare('SELECT seq, batch_id, rows, payload FROM powerbi_outbox ORDER BY seq LIMIT 1');
@@ -193,7 +221,11 @@ export class PowerBiSender {
   /** Run until stop(): drain, then poll for new chunks. */
   async run(): Promise<void> {
     while (!this.stopped) {
-      await this.drain();
+      try {
+        await this.drain();
+      } catch (err) {
+        this.opts.log.error({ event: 'powerbi_sender_error', code: (err as { code?: string }).code ?? (err as Error).name }, 'Power BI sender error; retrying');
+      }
       if (this.stopped) break;
       this.idle = true;
       await this.pause(this.opts.pollMs ?? 1000);

@@ -13,6 +13,7 @@ import type { Logger } from '../ops/log.js';
 import { retry } from '../ops/retry.js';
 import type { BatchResult, ProcessOptions, RunContext } from '../pipeline/run.js';
 import { createReporter, type OutputMode, type Reporter } from './console.js';
+import { POWERBI_URL_VARIABLE, PowerBiSender } from '../sinks/powerbi.js';
 import { acquireLock, type LockHandle } from './lock.js';
 import { FileQueue, type QueueEntry } from './queue.js';
 import { nameFilter, scanIncoming } from './scan.js';
@@ -502,7 +503,19 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     throw err;
   }
   const alerter = Alerter.fromConfig(config, ctx.log, opts.alertTransports);
-  const d = new Daemon(config, opts, pipeline, ctx, lock, alerter, reporter);
+  // Power BI push (optional): a sender beside the daemon, woken after every committed batch.
+  const sender = config.sinks.powerbi.enabled
+    ? new PowerBiSender(config.resolved.sqlite, {
+        url: config.env[POWERBI_URL_VARIABLE] ?? '',
+        postsPerMinute: config.sinks.powerbi.posts_per_minute,
+        log: ctx.log,
+      })
+    : null;
+  const senderRun = sender?.run().catch((err) => ctx.log.error({ event: 'powerbi_sender_crashed', error: describeError(err) }));
+  const daemonOpts: DaemonOptions = sender
+    ? { ...opts, onBatch: (r) => (sender.poke(), opts.onBatch?.(r)) }
+    : opts;
+  const d = new Daemon(config, daemonOpts, pipeline, ctx, lock, alerter, reporter);
 
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', ...(process.platform === 'win32' ? (['SIGBREAK'] as NodeJS.Signals[]) : [])];
   const onSignal = (sig: NodeJS.Signals) => {
@@ -525,6 +538,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     if (opts.handleSignals) for (const s of signals) process.removeListener(s, onSignal);
     opts.signal?.removeEventListener('abort', onAbort);
     await d.close();
+    if (sender) {
+      // Draining: give the outbox a bounded chance to empty; what is left is sent by the next start or `medetl push`.
+      if (opts.drain) await Promise.race([sender.drain(), new Promise((r) => setTimeout(r, 30_000).unref())]);
+      sender.stop();
+      await senderRun;
+      const left = sender.pending();
+      if (left.chunks) reporter.info(`Power BI outbox: ${left.rows} row(s) still queued; sent on the next start or with medetl push`);
+      sender.close();
+    }
     await alerter.close(3_000);
     try {
       pipeline.closeContext(ctx);

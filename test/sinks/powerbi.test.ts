@@ -2,7 +2,7 @@
 // 429s with Retry-After, and a sender killed with SIGKILL and restarted.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventsCsv, makeProject, plausibleRows, runCliAsync, spawnCli } from '../helpers/project.js';
@@ -113,6 +113,20 @@ describe('Power BI push', () => {
     const db = new Database(p.file('masked_out/cleaned.sqlite'), { readonly: true });
     expect(db.prepare('SELECT COUNT(*) FROM powerbi_outbox').pluck().get()).toBe(0);
     db.close();
+  });
+
+  it('the daemon sends each committed batch while it watches', async () => {
+    const pbi = await fakePowerBi({ perWindow: 10, windowMs: 1000 });
+    open.push(pbi.server);
+    const p = projectWith(pbi.url, 1000);
+    mkdirSync(p.file('incoming'), { recursive: true });
+    writeFileSync(p.file('incoming/events_1.csv'), eventsCsv(plausibleRows(1200, { seed: 5, patients: 20 })));
+    writeFileSync(p.file('incoming/events_2.csv'), eventsCsv(plausibleRows(300, { seed: 6, patients: 20, prefix: 'q' })));
+    const r = await runCliAsync(p.dir, ['watch', '--drain', '--quiet']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(pbi.posts.map((x) => x.rows.length).sort((a, b) => a - b)).toEqual([200, 300, 1000]);
+    expect(new Set(pbi.posts.flatMap((x) => x.rows.map((row) => row.batch_id))).size).toBe(2);
   });
 
   it('refuses to load with the sink enabled but no push URL', () => {
