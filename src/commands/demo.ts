@@ -45,7 +45,7 @@ export function registerDemo(program: Command): void {
         patients: opts.patients,
         seed: opts.seed,
         jar: null,
-        onBatch: (r, i) => out(`    ${describeBatch(r, i, opts.batches)}`),
+        onBatch: (r, i) => out(`    ${describeBatch(r, i, opts.batches).trimEnd()}`),
       });
 
       out('3/5 watch: processing incoming/ until it is drained');

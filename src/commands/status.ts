@@ -35,7 +35,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
   const p = config.resolved;
   const match = nameFilter(config.watch.glob);
   const waiting = listFiles(p.incoming).filter(match).length;
-  const quarantinedFiles = listFiles(p.quarantine).filter((n) => !n.endsWith('.reason.json') && !n.endsWith('.rejects.csv')).length;
+  const quarantinedFiles = listFiles(p.quarantine).filter((n) => !n.startsWith('.') && !n.endsWith('.reason.json') && !n.endsWith('.rejects.csv')).length;
   let keyFingerprint: string | null = null;
   try {
     keyFingerprint = parseKey(config.env[KEY_VARIABLE]).fingerprint;
