@@ -1,7 +1,7 @@
 // Stage 3, QC: per-batch outlier flags (IQR or MAD) per vital, cross-field rules, column metrics,
 // and the batch thresholds. Pure: it reads no clock and does no I/O.
 import { BatchError } from './schema.js';
-import { ageInYears } from './deid.js';
+import { packedYmd } from './deid.js';
 import { DAY } from './parse.js';
 import { FLAG, NULL_INT, OUTLIER_BITS, VITALS, type ColumnMetrics, type RawBatch } from './types.js';
 
@@ -29,13 +29,6 @@ export function quantile(sorted: Float64Array, p: number): number {
   const lo = Math.floor(h);
   const hi = Math.ceil(h);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (h - lo);
-}
-
-function nonNullSorted(col: Float64Array): Float64Array {
-  const out = new Float64Array(col.length);
-  let k = 0;
-  for (let i = 0; i < col.length; i++) if (!Number.isNaN(col[i])) out[k++] = col[i];
-  return out.subarray(0, k).sort();
 }
 
 /** The fences outside which a value is an outlier, or null when the column cannot be judged. */
@@ -80,14 +73,21 @@ export interface QcResult {
  */
 export function ageBandOf(b: RawBatch, bands: readonly number[]): Uint8Array {
   const band = new Uint8Array(b.n);
+  if (bands.length === 0) return band;
   const unknown: number[] = [];
   const counts = new Array<number>(bands.length + 1).fill(0);
+  const ymdCache = new Map<number, number>(); // distinct days are few: birth dates, event dates
+  const ymd = (days: number) => {
+    let v = ymdCache.get(days);
+    if (v === undefined) ymdCache.set(days, (v = packedYmd(days)));
+    return v;
+  };
   for (let i = 0; i < b.n; i++) {
     if (b.dobDays[i] === NULL_INT) {
       unknown.push(i);
       continue;
     }
-    const age = ageInYears(b.dobDays[i], Math.floor(b.eventMs[i] / DAY));
+    const age = Math.floor((ymd(Math.floor(b.eventMs[i] / DAY)) - ymd(b.dobDays[i])) / 10000);
     let k = 0;
     while (k < bands.length && age >= bands[k]) k++;
     band[i] = k;
@@ -98,6 +98,19 @@ export function ageBandOf(b: RawBatch, bands: readonly number[]): Uint8Array {
   return band;
 }
 
+/** Merge sorted runs into one sorted array (for the column metrics). */
+function mergeSorted(runs: Float64Array[]): Float64Array {
+  if (runs.length === 1) return runs[0];
+  const out = new Float64Array(runs.reduce((a, r) => a + r.length, 0));
+  const at = new Array<number>(runs.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let best = -1;
+    for (let r = 0; r < runs.length; r++) if (at[r] < runs[r].length && (best < 0 || runs[r][at[r]] < runs[best][at[best]])) best = r;
+    out[o] = runs[best][at[best]++];
+  }
+  return out;
+}
+
 export function qc(b: RawBatch, outliers: OutlierConfig, rules: RuleConfig): QcResult {
   const flags = b.flags.slice();
   const metrics: ColumnMetrics[] = [];
@@ -105,15 +118,16 @@ export function qc(b: RawBatch, outliers: OutlierConfig, rules: RuleConfig): QcR
   const band = ageBandOf(b, bands);
   for (const v of VITALS) {
     const col = b[v];
-    const sorted = nonNullSorted(col);
     // Fences per age band: an infant's heart rate of 140/min is normal, an adult's is not.
-    const fences: ([number, number] | null)[] = [];
-    for (let k = 0; k <= bands.length; k++) {
-      const inBand = new Float64Array(b.n);
-      let m = 0;
-      for (let i = 0; i < b.n; i++) if (band[i] === k && !Number.isNaN(col[i])) inBand[m++] = col[i];
-      fences.push(outlierFences(inBand.subarray(0, m).sort(), outliers));
-    }
+    // One pass buckets the non-null values by band; each band is sorted once.
+    const size = new Int32Array(bands.length + 1);
+    for (let i = 0; i < b.n; i++) if (!Number.isNaN(col[i])) size[band[i]]++;
+    const runs = Array.from(size, (m) => new Float64Array(m));
+    const fill = new Int32Array(bands.length + 1);
+    for (let i = 0; i < b.n; i++) if (!Number.isNaN(col[i])) runs[band[i]][fill[band[i]]++] = col[i];
+    for (const r of runs) r.sort();
+    const fences = runs.map((r) => outlierFences(r, outliers));
+    const sorted = mergeSorted(runs);
     const bit = FLAG[`flag_${v}`];
     const clipBit = FLAG[`clip_${v}`];
     let flagged = 0;

@@ -16,7 +16,7 @@ import { deidentify, eventFingerprints } from './deid.js';
 import { checkThresholds, qc } from './qc.js';
 import { quarantineFile, writeRejects } from './quarantine.js';
 import { abortError, CsvError, hashFile, readCsvFile } from './read.js';
-import { BatchError, RawBatchBuilder, countRejects, resolveHeader, type HeaderMap } from './schema.js';
+import { BatchError, RawBatchBuilder, countRejects, resolveHeader } from './schema.js';
 import { CLIP_BITS, type RawBatch } from './types.js';
 import { assertZone } from './parse.js';
 
@@ -116,10 +116,13 @@ function emptyResult(file: string, t0: number): BatchResult {
   };
 }
 
-/** A row-count estimate from the file size and the header's width (~10 bytes a field, +5%). */
+/**
+ * A row-count estimate from the file size and the header's width (~10 bytes a field, +5%), capped:
+ * beyond the cap the columns grow as rows arrive, so a huge file cannot allocate gigabytes up front.
+ */
 function expectedRows(file: string, header: string[]): number {
   try {
-    return (statSync(file).size / (header.length * 10)) * 1.05;
+    return Math.min((statSync(file).size / (header.length * 10)) * 1.05, 2_000_000);
   } catch {
     return 1024;
   }
@@ -139,14 +142,12 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
   let part = null as PartWriter | null;
   try {
     // 1. read + schema, streaming; the hash covers exactly the bytes processed.
-    let header: HeaderMap | null = null;
     let builder: RawBatchBuilder | null = null;
     const read = await readCsvFile(
       file,
       (fields, line) => {
         if (builder) return builder.add(fields, line);
-        header = resolveHeader(fields);
-        builder = new RawBatchBuilder(header, config.input.timezone, expectedRows(file, fields));
+        builder = new RawBatchBuilder(resolveHeader(fields), config.input.timezone, expectedRows(file, fields));
       },
       {
         signal: opts.signal,
