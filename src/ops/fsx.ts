@@ -53,16 +53,21 @@ export async function freeName(dir: string, base: string): Promise<string> {
   }
 }
 
-/** Write a whole file under a temporary name, flush it, then rename it into place. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await fs.open(tmp, 'w');
+/** Write a whole file and flush it to disk before returning. */
+export async function writeFileSynced(file: string, data: string | Uint8Array): Promise<void> {
+  const fh = await fs.open(file, 'w');
   try {
     await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Write a whole file under a temporary name, flush it, then rename it into place. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFileSynced(tmp, data);
   await retryFs(() => fs.rename(tmp, file));
 }

@@ -17,7 +17,7 @@ import { checkThresholds, qc } from './qc.js';
 import { quarantineFile, writeRejects } from './quarantine.js';
 import { abortError, CsvError, hashFile, readCsvFile } from './read.js';
 import { BatchError, RawBatchBuilder, countRejects, resolveHeader } from './schema.js';
-import { CLIP_BITS, type RawBatch } from './types.js';
+import { CLIP_BITS, type BatchCounts, type RawBatch } from './types.js';
 import { assertZone } from './parse.js';
 
 export interface RunContext {
@@ -67,17 +67,10 @@ export function closeContext(ctx: RunContext): void {
 
 export type BatchStatus = 'loaded' | 'skipped_duplicate' | 'quarantined';
 
-export interface BatchResult {
+export interface BatchResult extends BatchCounts {
   file: string;
   status: BatchStatus;
   batchId: string | null;
-  rowsIn: number;
-  loaded: number;
-  rejected: number;
-  rejectedByReason: Record<string, number>;
-  duplicates: number;
-  flagged: number;
-  clipped: number;
   ms: number;
   reason?: { code: string; message: string };
   warnings?: string[];

@@ -93,3 +93,14 @@ export const OUTPUT_COLUMNS = [
   'batch_id',
 ] as const;
 export type OutputColumn = (typeof OUTPUT_COLUMNS)[number];
+
+/** What every batch reports: rows in = loaded + rejected (by reason) + duplicates. Counts only. */
+export interface BatchCounts {
+  rowsIn: number;
+  loaded: number;
+  rejected: number;
+  rejectedByReason: Record<string, number>;
+  duplicates: number;
+  flagged: number;
+  clipped: number;
+}

@@ -12,7 +12,7 @@ import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm/esm/parquet_wasm.js';
 import { emptyMaskedBatch, type MaskedBatch } from '../pipeline/deid.js';
 import { NULL_INT } from '../pipeline/types.js';
-import { retryFs } from '../ops/fsx.js';
+import { retryFs, writeFileSynced } from '../ops/fsx.js';
 import { PART_PREFIX, PART_SUFFIX, TMP_SUFFIX, partName } from './sink.js';
 
 export type ParquetCompression = 'snappy' | 'zstd' | 'gzip' | 'uncompressed';
@@ -118,16 +118,6 @@ export function encodeParquet(table: arrow.Table, compression: ParquetCompressio
   initWasm();
   const wasmTable = pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
   return pw.writeParquet(wasmTable, writerProperties(compression));
-}
-
-async function writeSynced(file: string, data: Uint8Array): Promise<void> {
-  const fh = await fs.open(file, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Rows per Parquet row group: bounds the encoder's memory whatever the batch size. */
@@ -363,7 +353,7 @@ export async function compactParts(partsDir: string, outFile: string, compressio
   });
   const tmp = `${outFile}.${process.pid}${TMP_SUFFIX}`;
   if (parts.length === 0) {
-    await writeSynced(tmp, encodeParquet(toArrow(emptyMaskedBatch('empty')), compression));
+    await writeFileSynced(tmp, encodeParquet(toArrow(emptyMaskedBatch('empty')), compression));
   } else {
     await pipeEncoded(await pw.transformParquetStream(source, writerProperties(compression)), tmp);
   }

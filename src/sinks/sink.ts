@@ -15,6 +15,8 @@
 // between 4 and 5); a .tmp part with no committed batch is deleted (crash before 4). So both sinks
 // always hold the same rows, and a killed batch is simply processed again from its raw file.
 
+import type { BatchCounts } from '../pipeline/types.js';
+
 export const PART_PREFIX = 'part-';
 export const PART_SUFFIX = '.parquet';
 export const TMP_SUFFIX = '.tmp';
@@ -24,18 +26,11 @@ export function partName(batchId: string): string {
 }
 
 /** What the ledger records about a committed batch: counts, codes and names, no patient values. */
-export interface LedgerEntry {
+export interface LedgerEntry extends BatchCounts {
   batchId: string;
   contentSha256: string;
   sourceName: string;
   partFile: string;
-  rowsIn: number;
-  loaded: number;
-  rejected: number;
-  rejectedByReason: Record<string, number>;
-  duplicates: number;
-  flagged: number;
-  clipped: number;
   keyFingerprint: string;
   deidProfile: string;
   zip3TableVersion: string;
