@@ -18,9 +18,13 @@ const program = new Command();
 program
   .name('medetl')
   .description(
-    'Local-first ETL for healthcare vitals: Synthea feed -> schema -> clean -> QC -> HIPAA Safe Harbor\n' +
+    'Local-first ETL for healthcare vitals: Synthea feed -> schema -> clean -> QC -> HIPAA Safe Harbor ' +
       'de-identification -> Parquet + SQLite in masked_out/. Only masked data leaves the pipeline.',
   )
+  // Usage errors (unknown command or option, missing argument) exit 2, as documented; help exits 0.
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2);
+  })
   .version('0.1.0')
   .showHelpAfterError()
   .addHelpText(

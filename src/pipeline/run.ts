@@ -210,12 +210,15 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       // 5. sinks: Parquet part under a temporary name, then the SQLite transaction commits the batch.
       // Row group by row group: the encoder thread encodes group k while this thread inserts its rows.
       part = openPart(config.resolved.parts, batchId, config.sinks.parquet.compression);
+      // Between row groups the event loop runs, so Ctrl+C is seen at once and an abort rolls back here.
       let from = 0;
       do {
         const to = Math.min(from + ROW_GROUP_ROWS, masked.n);
         part.write(masked, from, to);
         store.insertRows(masked, from, to);
         from = to;
+        await new Promise<void>((r) => setImmediate(r));
+        checkAbort();
       } while (from < masked.n);
       await writeRejects(config, name, b.rejects);
       tmpPart = await part.finish();
