@@ -93,6 +93,7 @@ interface GenerateCliOptions {
   noise?: string;
   out?: string;
   jar?: string;
+  follow?: boolean;
 }
 
 export function registerGenerate(program: Command): void {
@@ -121,7 +122,8 @@ export function registerGenerate(program: Command): void {
         return v;
       })
       .option('--out <dir>', 'folder for the events files (default paths.incoming)')
-      .option('--jar <path>', 'Synthea jar for this run (overrides SYNTHEA_JAR and generate.synthea_jar)'),
+      .option('--jar <path>', 'Synthea jar for this run (overrides SYNTHEA_JAR and generate.synthea_jar)')
+      .option('--follow', 'real Synthea: follow the same population over time (snapshot saved once, then reloaded with the clock moved forward)'),
   ).action(
     action(async (opts: GenerateCliOptions) => {
       const config = configFrom(opts);
@@ -153,6 +155,7 @@ export function registerGenerate(program: Command): void {
           noise: opts.noise,
           out: opts.out,
           jar: opts.jar,
+          follow: opts.follow,
           signal: stop.signal,
           killSignal: kill.signal,
           onBatch: (r, i) => process.stdout.write(describeBatch(r, i, total)),

@@ -156,6 +156,8 @@ export const generateSchema = z
     noise_rates: noiseRatesSchema.default({}),
     /** Path to a Synthea jar; SYNTHEA_JAR in .env overrides it. null = built-in generator. */
     synthea_jar: z.string().nullable().default(null),
+    /** Follow one population over time (real Synthea only): save it once, reload it with the clock moved forward. */
+    follow: z.boolean().default(false),
   })
   .strict()
   .refine((g) => g.min_age <= g.max_age, { message: 'min_age must not be above max_age', path: ['min_age'] });

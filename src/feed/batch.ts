@@ -1,6 +1,6 @@
 // One feed batch: Synthea CSVs (real jar or built-in generator) -> noise with ground truth ->
 // mapped events file in incoming/, plus the run folder `medetl score` reads (see manifest.ts).
-import { mkdirSync, promises as fs } from 'node:fs';
+import { existsSync, mkdirSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../commands/common.js';
 import type { Config } from '../config/load.js';
@@ -33,6 +33,8 @@ export interface GenerateBatchOptions {
   seq?: number;
   /** Synthea jar; undefined = SYNTHEA_JAR from the environment/.env, then generate.synthea_jar; null = built-in. */
   jar?: string | null;
+  /** Follow the same population over time (real Synthea only); default generate.follow. */
+  follow?: boolean;
   /** Stops a running Synthea child (the built-in generator is quick and is not interrupted). */
   signal?: AbortSignal;
 }
@@ -75,6 +77,19 @@ export function resolveJar(config: Config, override?: string | null): { jar: str
   return null;
 }
 
+export const POPULATION_FILE = 'population.bin';
+const POPULATION_META = 'population.json';
+
+/** First batch: save the population; later ones: reload it, the clock moved by the days since it was saved. */
+export function populationSnapshot(stream: string, now: Date): { file: string; mode: 'save' } | { file: string; mode: 'load'; days: number } {
+  const file = path.join(stream, POPULATION_FILE);
+  const meta = path.join(stream, POPULATION_META);
+  if (!existsSync(file) || !existsSync(meta)) return { file, mode: 'save' };
+  const savedAt = Date.parse((JSON.parse(readFileSync(meta, 'utf8')) as { saved_at: string }).saved_at);
+  const days = Number.isFinite(savedAt) ? Math.max(0, Math.floor((now.getTime() - savedAt) / 86_400_000)) : 0;
+  return { file, mode: 'load', days };
+}
+
 export async function generateBatch(config: Config, opts: GenerateBatchOptions = {}): Promise<GenerateBatchResult> {
   const g = config.generate;
   const seed = opts.seed ?? g.seed;
@@ -100,6 +115,10 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
   if (isInside(incoming, config.resolved.maskedOut)) throw new UserError('the events folder must not be under paths.masked_out: events files hold raw data');
   const jar = resolveJar(config, opts.jar);
   if (jar) checkJar(jar.jar, jar.from);
+  const follow = opts.follow ?? g.follow;
+  if (follow && !jar) {
+    throw new UserError('--follow (generate.follow) needs the real Synthea jar (SYNTHEA_JAR): the built-in generator makes a new history each batch');
+  }
 
   const now = opts.now ?? new Date();
   const stamp = stampOf(now);
@@ -123,9 +142,11 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
   let csvDir = path.join(runDir, 'csv');
   let generatorStats: GeneratorStats | null = null;
   if (jar) {
+    const snap = follow ? populationSnapshot(stream, now) : undefined;
     csvDir = await runSynthea({
-      jar: jar.jar, runDir, patients, seed, minAge, maxAge, state, city, yearsOfHistory, signal: opts.signal,
+      jar: jar.jar, runDir, patients, seed, minAge, maxAge, state, city, yearsOfHistory, signal: opts.signal, snapshot: snap,
     });
+    if (snap?.mode === 'save') writeFileSync(path.join(stream, POPULATION_META), `${JSON.stringify({ saved_at: now.toISOString(), seed })}\n`);
   } else {
     const gen = generateSynthea({ patients, seed, state, city, minAge, maxAge, yearsOfHistory, referenceTime: now });
     await writeSyntheaCsv(csvDir, gen);

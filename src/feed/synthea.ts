@@ -11,15 +11,16 @@
 // default). Synthea prints argument errors and exits 0 without output, so a run that wrote no
 // patients.csv is reported as a failure too.
 //
-// Following the same population over time: Synthea can. `-u <file>` saves the simulated
-// population to a snapshot and `-i <file> -t <days>` reloads it and moves the clock forward that
-// many days (both refuse to run when physiology.generators.enabled is true); `-r YYYYMMDD` sets the
-// reference date. We do not drive that here: each batch is a fresh population with seed + batch
-// number (as the built-in generator does), because the snapshot flags cannot be tested without a
-// real jar in CI, and in the App.java we read (synthetichealth/synthea at 014aa41) `-r` is parsed
-// with the pattern "YYYYMMDD" (week-year / day-of-year letters), which gives surprising dates.
-// Adding it: first batch with `-u <synthea_stream>/population.bin`, later batches with
-// `-i <that file> -t <days since the previous batch>`, each into its own run folder.
+// Following the same population over time (`generate --follow`, or generate.follow): Synthea's
+// `-u <file>` saves the simulated population to a snapshot and `-i <file> -t <days>` reloads it and
+// moves the clock forward that many days (both refuse to run when physiology.generators.enabled is
+// true). The first batch saves <synthea_stream>/population.bin; every later batch reloads it and
+// moves the clock by the days since the snapshot was taken (population.json), so each export carries
+// the same people's newer encounters. History that a later export repeats is dropped downstream as
+// cross-batch duplicates. The argument set follows Synthea's App.java as read; CI checks it with a
+// stand-in java, since no real jar can be downloaded here. `-r YYYYMMDD` (reference date) is not
+// used: the App.java we read (synthetichealth/synthea at 014aa41) parses it with the pattern
+// "YYYYMMDD" (week-year / day-of-year letters), which gives surprising dates.
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -36,6 +37,8 @@ export interface SyntheaRunOptions {
   state: string;
   city: string | null;
   yearsOfHistory: number;
+  /** Follow one population: save it (first batch) or reload it and move the clock forward. */
+  snapshot?: { file: string; mode: 'save' } | { file: string; mode: 'load'; days: number };
   /** Command for Java; default `java` from PATH. */
   java?: string;
   env?: NodeJS.ProcessEnv;
@@ -56,6 +59,8 @@ export function syntheaArgs(o: SyntheaRunOptions): string[] {
     '--exporter.baseDirectory', o.runDir,
     o.state,
   ];
+  if (o.snapshot?.mode === 'save') args.splice(2, 0, '-u', o.snapshot.file);
+  if (o.snapshot?.mode === 'load') args.splice(2, 0, '-i', o.snapshot.file, '-t', String(o.snapshot.days));
   if (o.city) args.push(o.city);
   return args;
 }

@@ -31,6 +31,8 @@ if (mode === 'usage') {
 }
 const base = args[args.indexOf('--exporter.baseDirectory') + 1];
 if (args[0] !== '-jar' || !fs.existsSync(args[1]) || !base) { process.stderr.write('bad arguments\\n'); process.exit(9); }
+if (args.includes('-u')) fs.writeFileSync(args[args.indexOf('-u') + 1], 'population snapshot');
+if (args.includes('-i') && !fs.existsSync(args[args.indexOf('-i') + 1])) { process.stderr.write('no snapshot\\n'); process.exit(8); }
 fs.mkdirSync(path.join(base, 'csv'), { recursive: true });
 for (const f of ['patients.csv', 'encounters.csv', 'observations.csv']) {
   fs.copyFileSync(path.join(process.env.STANDIN_FIXTURE, f), path.join(base, 'csv', f));
@@ -120,6 +122,27 @@ describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
     expect(text).toContain('512cbdeb-2461-65ce-6e06-ebe74134ed95,Aubrey96,Reinger292,2026-01-13,01852,2026-01-13T11:24:09Z,106.0,77.0,97.0\n');
     const batch = JSON.parse(readFileSync(path.join(s.dir, 'synthea_stream', runs[0], 'batch.json'), 'utf8'));
     expect(batch).toMatchObject({ engine: 'synthea', seed: 9, rows: 104, generator_stats: null });
+  });
+
+  it('--follow: the first batch saves the population, later ones reload it with the clock moved forward', () => {
+    const s = setup('generate:\n  patients: 4\n  noise: "off"\n');
+    expect(s.run(['generate', '--batches', '2', '--follow']).status).toBe(0);
+    const snapshot = path.join(s.dir, 'synthea_stream', 'population.bin');
+    const [first, second] = s.calls().map((c) => c.args);
+    expect(first.slice(0, 4)).toEqual(['-jar', path.join(s.dir, 'synthea.jar'), '-u', snapshot]);
+    expect(second.slice(0, 6)).toEqual(['-jar', path.join(s.dir, 'synthea.jar'), '-i', snapshot, '-t', '0']);
+    expect(first).not.toContain('-i');
+    // Ten days later: the clock moves ten days from the snapshot.
+    const meta = path.join(s.dir, 'synthea_stream', 'population.json');
+    const saved = JSON.parse(readFileSync(meta, 'utf8'));
+    writeFileSync(meta, JSON.stringify({ ...saved, saved_at: new Date(Date.now() - 10.5 * 86_400_000).toISOString() }));
+    expect(s.run(['generate', '--follow']).status).toBe(0);
+    expect(s.calls()[2].args.slice(2, 6)).toEqual(['-i', snapshot, '-t', '10']);
+    // The built-in generator cannot follow a population: a clear refusal.
+    const b = setup('generate:\n  follow: true\n', '');
+    const rb = b.run(['generate']);
+    expect(rb.status).toBe(2);
+    expect(rb.stderr).toMatch(/needs the real Synthea jar/);
   });
 
   it('passes state and city as Synthea positional arguments; config generate.synthea_jar works too; noise applies', () => {
