@@ -17,7 +17,7 @@ export interface StatusReport {
   quarantinedFiles: number;
   quarantinedByReason: Record<string, number>;
   rows: { sqlite: number; parquet: number; agree: boolean };
-  lastBatch: { batchId: string; file: string; committedAt: string; ms: number; rowsIn: number; loaded: number } | null;
+  lastBatch: { batchId: string; file: string; committedAt: string; ms: number; latencyMs: number | null; rowsIn: number; loaded: number } | null;
   keyFingerprint: string | null;
   keyFingerprintsInLedger: string[];
   daemon: { running: boolean; pid?: number; host?: string; since?: string };
@@ -68,11 +68,21 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
     report.rows.sqlite = db.prepare('SELECT COUNT(*) FROM cleaned_events').pluck().get() as number;
     for (const q of db.prepare('SELECT reason_code AS r, COUNT(*) AS n FROM quarantined GROUP BY reason_code').all() as { r: string; n: number }[])
       report.quarantinedByReason[q.r] = q.n;
+    // Read-only: a file from an earlier version may lack arrived_at (the next writer adds it).
+    const hasArrived = (db.prepare('PRAGMA table_info(batches)').all() as { name: string }[]).some((c) => c.name === 'arrived_at');
     const last = db
-      .prepare('SELECT batch_id, source_name, committed_at, ms, rows_in, loaded FROM batches ORDER BY committed_at DESC, rowid DESC LIMIT 1')
-      .get() as { batch_id: string; source_name: string; committed_at: string; ms: number; rows_in: number; loaded: number } | undefined;
-    if (last)
-      report.lastBatch = { batchId: last.batch_id, file: last.source_name, committedAt: last.committed_at, ms: last.ms, rowsIn: last.rows_in, loaded: last.loaded };
+      .prepare(
+        `SELECT batch_id, source_name, ${hasArrived ? 'arrived_at' : 'NULL AS arrived_at'}, committed_at, ms, rows_in, loaded
+         FROM batches ORDER BY committed_at DESC, rowid DESC LIMIT 1`,
+      )
+      .get() as { batch_id: string; source_name: string; arrived_at: string | null; committed_at: string; ms: number; rows_in: number; loaded: number } | undefined;
+    if (last) {
+      const utc = (t: string) => Date.parse(`${t.replace(' ', 'T')}Z`);
+      const latencyMs = last.arrived_at ? Math.max(0, utc(last.committed_at) - utc(last.arrived_at)) : null;
+      report.lastBatch = {
+        batchId: last.batch_id, file: last.source_name, committedAt: last.committed_at, ms: last.ms, latencyMs, rowsIn: last.rows_in, loaded: last.loaded,
+      };
+    }
     report.keyFingerprintsInLedger = db.prepare('SELECT DISTINCT key_fingerprint FROM batches').pluck().all() as string[];
   } finally {
     db.close();
@@ -90,7 +100,12 @@ function human(r: StatusReport, config: Config): string {
     `processed:    ${r.processed} batch(es)`,
     `quarantined:  ${r.quarantinedFiles} file(s) in ${rel(config.resolved.quarantine)}${q ? ` (ever, by reason: ${q})` : ''}`,
     `rows:         SQLite ${r.rows.sqlite}, Parquet ${r.rows.parquet} -> ${r.rows.agree ? 'agree' : 'DISAGREE: run medetl verify'}`,
-    `last batch:   ${r.lastBatch ? `${r.lastBatch.file} at ${r.lastBatch.committedAt} UTC, ${r.lastBatch.loaded}/${r.lastBatch.rowsIn} rows, ${r.lastBatch.ms} ms` : 'none yet'}`,
+    `last batch:   ${
+      r.lastBatch
+        ? `${r.lastBatch.file} committed ${r.lastBatch.committedAt} UTC, ${r.lastBatch.loaded}/${r.lastBatch.rowsIn} rows, ` +
+          `processing ${r.lastBatch.ms} ms${r.lastBatch.latencyMs === null ? '' : `, latency ${(r.lastBatch.latencyMs / 1000).toFixed(0)} s from arrival`}`
+        : 'none yet'
+    }`,
     `key:          ${r.keyFingerprint ? `fingerprint ${r.keyFingerprint}` : 'MEDETL_HMAC_KEY missing or invalid'}` +
       (r.keyFingerprintsInLedger.length > 1 || (r.keyFingerprint && r.keyFingerprintsInLedger.length === 1 && r.keyFingerprintsInLedger[0] !== r.keyFingerprint)
         ? ` (WARNING: the ledger has batches under key(s) ${r.keyFingerprintsInLedger.join(', ')}: patient_key values will not join across keys)`

@@ -127,6 +127,12 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
   const name = path.basename(file);
   const result = emptyResult(file, t0);
   const nowMs = opts.nowMs ?? Date.now();
+  let arrivedMs: number | null = null;
+  try {
+    arrivedMs = statSync(file).mtimeMs;
+  } catch {
+    // vanished: the read below reports it
+  }
   const checkAbort = () => {
     if (opts.signal?.aborted) throw abortError();
   };
@@ -238,6 +244,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
         keyFingerprint: ctx.key.fingerprint,
         deidProfile: config.deid.profile,
         zip3TableVersion: config.zip3_restricted.version,
+        arrivedAt: arrivedMs === null ? null : isoSeconds(arrivedMs),
         startedAt: isoSeconds(nowMs),
         committedAt: isoSeconds(Date.now()),
         ms: Math.round(performance.now() - t0),

@@ -34,6 +34,8 @@ export interface LedgerEntry extends BatchCounts {
   keyFingerprint: string;
   deidProfile: string;
   zip3TableVersion: string;
+  /** When the file arrived (its modification time): committedAt - arrivedAt is the batch's latency. */
+  arrivedAt: string | null;
   startedAt: string;
   committedAt: string;
   ms: number;

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS batches (
   key_fingerprint    VARCHAR(16) NOT NULL,
   deid_profile       VARCHAR(20) NOT NULL,
   zip3_table_version VARCHAR(40) NOT NULL,
+  arrived_at         TIMESTAMP,
   started_at         TIMESTAMP NOT NULL,
   committed_at       TIMESTAMP NOT NULL,
   ms                 INTEGER NOT NULL,
@@ -106,6 +107,9 @@ export class Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
     this.db.exec(OUTBOX_SCHEMA);
+    // Additive migrations for files made by an earlier version.
+    const ledgerCols = new Set((this.db.prepare('PRAGMA table_info(batches)').all() as { name: string }[]).map((c) => c.name));
+    if (!ledgerCols.has('arrived_at')) this.db.exec('ALTER TABLE batches ADD COLUMN arrived_at TIMESTAMP');
     const cols = OUTPUT_COLUMNS.join(', ');
     const one = `(${OUTPUT_COLUMNS.map(() => '?').join(', ')})`;
     this.insertMany = this.db.prepare(
@@ -236,13 +240,13 @@ export class Store {
     this.db
       .prepare(
         `INSERT INTO batches (batch_id, content_sha256, source_name, part_file, rows_in, loaded, rejected, duplicates, flagged,
-          clipped, key_fingerprint, deid_profile, zip3_table_version, started_at, committed_at, ms, warnings)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+          clipped, key_fingerprint, deid_profile, zip3_table_version, arrived_at, started_at, committed_at, ms, warnings)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(
         entry.batchId, entry.contentSha256, entry.sourceName, entry.partFile, entry.rowsIn, entry.loaded, entry.rejected,
         entry.duplicates, entry.flagged, entry.clipped, entry.keyFingerprint, entry.deidProfile, entry.zip3TableVersion,
-        entry.startedAt, entry.committedAt, entry.ms, entry.warnings.join('; '),
+        entry.arrivedAt, entry.startedAt, entry.committedAt, entry.ms, entry.warnings.join('; '),
       );
     this.db.exec('COMMIT');
   }

@@ -1,7 +1,7 @@
 // `medetl process` end to end: the built CLI in a child process, a real SQLite file read back
 // through better-sqlite3 and the SQLite ODBC driver, real Parquet files read back by DuckDB.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -129,6 +129,8 @@ describe('medetl process', () => {
     writeFileSync(p.file('events_a.csv'), eventsCsv(rows));
     writeFileSync(p.file('events_b.csv'), eventsCsv(rows));
     writeFileSync(p.file('events_c.csv'), eventsCsv([...rows.slice(0, 40), ...plausibleRows(10, { prefix: 'new' })]));
+    const arrived = new Date(Date.now() - 30_000);
+    utimesSync(p.file('events_c.csv'), arrived, arrived); // it arrived 30 s ago
     const r = p.run(['process', 'events_a.csv', 'events_b.csv', 'events_c.csv', '--json']);
     expect(r.status).toBe(0);
     const results = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -141,6 +143,8 @@ describe('medetl process', () => {
     const status = JSON.parse(p.run(['status', '--json']).stdout);
     expect(status).toMatchObject({ processed: 2, rows: { sqlite: 110, parquet: 110, agree: true }, daemon: { running: false } });
     expect(status.lastBatch.file).toBe('events_c.csv');
+    expect(status.lastBatch.latencyMs).toBeGreaterThanOrEqual(29_000);
+    expect(status.lastBatch.latencyMs).toBeLessThan(120_000);
     expect(status.keyFingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(status.keyFingerprintsInLedger).toEqual([status.keyFingerprint]);
   });
