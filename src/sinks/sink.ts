@@ -6,10 +6,11 @@
 //   1. The file's SHA-256 is looked up in the ledger; committed content is skipped.
 //   2. SQLite: BEGIN IMMEDIATE. Cross-batch duplicate fingerprints are inserted (rolled back with
 //      the batch if it fails).
-//   3. Parquet: the part is written as parts/part-<batch_id>.parquet.tmp and fsynced.
-//   4. SQLite, same transaction: the rows, the QC metrics, the reject counts, the Power BI outbox
-//      rows (when enabled) and the ledger row naming the part. COMMIT: this is the moment the batch
-//      exists.
+//   3. Row group by row group: the Parquet part parts/part-<batch_id>.parquet.tmp is encoded on the
+//      encoder thread while the same rows are inserted into SQLite (same transaction); then the
+//      part is fsynced.
+//   4. SQLite, same transaction: the QC metrics, the reject counts, the Power BI outbox rows (when
+//      enabled) and the ledger row naming the part. COMMIT: this is the moment the batch exists.
 //   5. The part is renamed to parts/part-<batch_id>.parquet. The raw file is archived.
 // Recovery (Store.open, every start): a .tmp part whose batch is committed is renamed (crash
 // between 4 and 5); a .tmp part with no committed batch is deleted (crash before 4). So both sinks
