@@ -167,6 +167,26 @@ describe('medetl process', () => {
     db.close();
   });
 
+  it('handles a header-only file (an empty batch), an empty file and binary garbage without losing the others', async () => {
+    const p = makeProject();
+    writeFileSync(p.file('events_h.csv'), 'patient_id,dob,zip,event_ts,systolic_bp,diastolic_bp,heart_rate\n');
+    writeFileSync(p.file('events_empty.csv'), '');
+    writeFileSync(p.file('events_bin.csv'), Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7919 + 13) % 256)));
+    writeFileSync(p.file('events_ok.csv'), eventsCsv(plausibleRows(25)));
+    const r = p.run(['process', 'events_h.csv', 'events_empty.csv', 'events_bin.csv', 'events_ok.csv', '--json']);
+    expect(r.status).toBe(3);
+    const res = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(res.map((x) => [x.status, x.reason?.code ?? null, x.loaded])).toEqual([
+      ['loaded', null, 0],
+      ['quarantined', 'empty_file', 0],
+      ['quarantined', 'missing_columns', 0],
+      ['loaded', null, 25],
+    ]);
+    const pq = await duckQuery(`SELECT count(*)::INT AS n FROM read_parquet('${globOf(p.file('masked_out/parts'))}')`);
+    expect(pq[0].n).toBe(25);
+    expect(p.run(['verify']).status).toBe(0);
+  });
+
   it('writes rejected rows with line numbers and reasons to quarantine/<file>.rejects.csv', () => {
     const p = makeProject();
     const rows = plausibleRows(50);
