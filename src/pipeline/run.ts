@@ -189,9 +189,9 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       // 3. qc
       const q = qc(batch, config.outliers, config.rules);
       batch = q.batch;
-      result.loaded = q.batch.n;
+      result.loaded = batch.n;
       result.flagged = q.flaggedRows;
-      result.clipped = countRowsWith(q.batch, CLIP_BITS);
+      result.clipped = countRowsWith(batch, CLIP_BITS);
       const warnings = checkThresholds(
         { rowsIn: result.rowsIn, rejected: result.rejected, loaded: result.loaded, flaggedRows: result.flagged },
         config.thresholds,
@@ -204,7 +204,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       // 4. deid: the only way to a MaskedBatch.
       const batchId = newBatchId(nowMs);
       result.batchId = batchId;
-      const masked = deidentify(q.batch, {
+      const masked = deidentify(batch, {
         key: ctx.key,
         profile: config.deid.profile,
         restrictedZip3: new Set(config.zip3_restricted.prefixes),
