@@ -113,12 +113,8 @@ function emptyResult(file: string, t0: number): BatchResult {
  * A row-count estimate from the file size and the header's width (~10 bytes a field, +5%), capped:
  * beyond the cap the columns grow as rows arrive, so a huge file cannot allocate gigabytes up front.
  */
-function expectedRows(file: string, header: string[]): number {
-  try {
-    return Math.min((statSync(file).size / (header.length * 10)) * 1.05, 2_000_000);
-  } catch {
-    return 1024;
-  }
+function expectedRows(size: number | null, header: string[]): number {
+  return size === null ? 1024 : Math.min((size / (header.length * 10)) * 1.05, 2_000_000);
 }
 
 export async function processFile(file: string, ctx: RunContext, opts: ProcessOptions): Promise<BatchResult> {
@@ -127,9 +123,13 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
   const name = path.basename(file);
   const result = emptyResult(file, t0);
   const nowMs = opts.nowMs ?? Date.now();
+  // One look at the file: when it arrived (latency) and how big it is (column presizing).
   let arrivedMs: number | null = null;
+  let size: number | null = null;
   try {
-    arrivedMs = statSync(file).mtimeMs;
+    const st = statSync(file);
+    arrivedMs = st.mtimeMs;
+    size = st.size;
   } catch {
     // vanished: the read below reports it
   }
@@ -146,7 +146,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       file,
       (fields, line) => {
         if (builder) return builder.add(fields, line);
-        builder = new RawBatchBuilder(resolveHeader(fields), config.input.timezone, expectedRows(file, fields));
+        builder = new RawBatchBuilder(resolveHeader(fields), config.input.timezone, expectedRows(size, fields));
       },
       {
         signal: opts.signal,
