@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { KEY_VARIABLE, newKeyHex, parseKey } from '../config/key.js';
-import { ensureDir } from '../ops/fsx.js';
+import { ensureDir } from '../core/fsx.js';
 import { action, configFrom, withConfigOption } from './common.js';
 
 export interface InitResult {

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ensureDir } from '../ops/fsx.js';
+import { ensureDir } from '../core/fsx.js';
 import { closeContext, openContext, processFile, type BatchResult, type RunContext } from '../pipeline/run.js';
 import { acquireLock } from '../watch/lock.js';
 import { action, configFrom, EXIT, withConfigOption } from './common.js';

@@ -4,7 +4,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
-import { freeName, moveFile } from '../ops/fsx.js';
+import { freeName, moveFile } from '../core/fsx.js';
 import { reasonFileFor } from '../pipeline/quarantine.js';
 import { isTempName } from '../watch/scan.js';
 import { action, configFrom, UserError, withConfigOption } from './common.js';

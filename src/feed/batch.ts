@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, promises as fs, readFileSync, writeFileSync } fr
 import path from 'node:path';
 import { UserError } from '../commands/common.js';
 import type { Config } from '../config/load.js';
-import { ensureDir } from '../ops/fsx.js';
+import { ensureDir } from '../core/fsx.js';
 import { formatEvents, writeEventsFile, writeViaTmp } from './events.js';
 import { generateSynthea, writeSyntheaCsv, type GeneratorStats } from './generator.js';
 import { appendManifest, buildLineage, countByKind, writeLineage } from './manifest.js';

@@ -3,7 +3,7 @@
 // for Windows, where a scanner or the watcher may hold the file for a moment.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ensureDir, moveFile, retryFs } from '../ops/fsx.js';
+import { ensureDir, moveFile, retryFs } from '../core/fsx.js';
 import { csvLine } from './csv.js';
 import { eventsFileName } from './stamp.js';
 

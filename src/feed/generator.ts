@@ -15,7 +15,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../commands/common.js';
-import { ensureDir } from '../ops/fsx.js';
+import { ensureDir } from '../core/fsx.js';
 import { csvLine } from './csv.js';
 import { FIRST_F, FIRST_M, FOREIGN_BIRTHPLACES, LAST, STREETS } from './names.js';
 import { findCity, findState, RESTRICTED_HOMES, STATES, type City, type Home } from './geo.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type { Config } from '../config/load.js';
 import type { Logger } from './log.js';
-import { retry } from './retry.js';
+import { retry } from '../core/retry.js';
 
 export type AlertKind = 'quarantine' | 'failure' | 'warning';
 

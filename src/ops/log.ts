@@ -2,7 +2,7 @@
 // The redact list is a second line of defence for keys that could carry PHI if someone logged them.
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { ensureDir } from './fsx.js';
+import { ensureDir } from '../core/fsx.js';
 
 export type { Logger };
 

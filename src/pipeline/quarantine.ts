@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
-import { freeName, moveFile, writeFileAtomic } from '../ops/fsx.js';
+import { freeName, moveFile, writeFileAtomic } from '../core/fsx.js';
 import type { Reject } from './types.js';
 
 export const MAX_LISTED_LINES = 1000;

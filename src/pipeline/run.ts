@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ConfigError, type Config } from '../config/load.js';
 import { parseKey, type HmacKey, KEY_VARIABLE } from '../config/key.js';
 import { createLogger, type Logger } from '../ops/log.js';
-import { moveFile, freeName } from '../ops/fsx.js';
+import { moveFile, freeName } from '../core/fsx.js';
 import { openPart, publishPart, ROW_GROUP_ROWS, type PartWriter } from '../sinks/parquet.js';
 import { partName, type LedgerEntry } from '../sinks/sink.js';
 import { outboxChunks, POWERBI_URL_VARIABLE } from '../sinks/powerbi.js';

@@ -12,7 +12,7 @@ import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm/esm/parquet_wasm.js';
 import { emptyMaskedBatch, type MaskedBatch } from '../pipeline/deid.js';
 import { NULL_INT } from '../pipeline/types.js';
-import { retryFs, writeFileSynced } from '../ops/fsx.js';
+import { retryFs, writeFileSynced } from '../core/fsx.js';
 import { PART_PREFIX, PART_SUFFIX, TMP_SUFFIX, partName } from './sink.js';
 
 export type ParquetCompression = 'snappy' | 'zstd' | 'gzip' | 'uncompressed';

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../ops/log.js';
-import { ensureDir } from '../ops/fsx.js';
+import { ensureDir } from '../core/fsx.js';
 import type { MaskedBatch } from '../pipeline/deid.js';
 import { isoDate } from '../pipeline/parse.js';
 import { OUTBOX_SCHEMA } from './powerbi.js';

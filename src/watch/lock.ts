@@ -7,7 +7,7 @@ import { closeSync, openSync, promises as fs, readFileSync, unlinkSync, writeSyn
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../commands/common.js';
-import { sleep } from '../ops/fsx.js';
+import { sleep } from '../core/fsx.js';
 
 export interface LockInfo {
   pid: number;

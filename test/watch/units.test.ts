@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backoffDelay, retry } from '../../src/ops/retry.js';
+import { backoffDelay, retry } from '../../src/core/retry.js';
 import { batchJson, batchLine, createReporter } from '../../src/watch/console.js';
 import { describeError } from '../../src/watch/daemon.js';
 import { FileQueue } from '../../src/watch/queue.js';
