@@ -7,8 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config/load.js';
-import { clipVitals, cleanZips, dropDuplicateEvents } from '../pipeline/clean.js';
-import { qc } from '../pipeline/qc.js';
+import { cleanAndCheck, dropDuplicatesWithin } from '../pipeline/stages.js';
 import { readCsvFile } from '../pipeline/read.js';
 import { RawBatchBuilder, resolveHeader } from '../pipeline/schema.js';
 import { FLAG, OUTLIER_BITS, type Vital } from '../pipeline/types.js';
@@ -71,10 +70,10 @@ export async function lineOutcomes(file: string, config: Config): Promise<Map<nu
   for (const r of b.rejects) out.set(r.line, { kind: 'rejected', reason: r.reason });
   const raw = b.finish();
   const all = Array.from(raw.line);
-  const dedup = dropDuplicateEvents(raw);
+  const dedup = dropDuplicatesWithin(raw);
   const kept = new Set(dedup.batch.line);
   for (const l of all) if (!kept.has(l)) out.set(l, { kind: 'duplicate' });
-  const q = qc(clipVitals(cleanZips(dedup.batch).batch, config.clean.ranges).batch, config.outliers, config.rules);
+  const q = cleanAndCheck(dedup.batch, config);
   for (let i = 0; i < q.batch.n; i++) out.set(q.batch.line[i], { kind: 'loaded', flags: q.batch.flags[i] });
   return out;
 }

@@ -11,13 +11,14 @@ import { openPart, publishPart, ROW_GROUP_ROWS, type PartWriter } from '../sinks
 import { partName, type LedgerEntry } from '../sinks/sink.js';
 import { outboxChunks, POWERBI_URL_VARIABLE } from '../sinks/powerbi.js';
 import { Store, isoSeconds } from '../sinks/sqlite.js';
-import { cleanZips, clipVitals, dropDuplicateEvents, filterRows, countRowsWith } from './clean.js';
+import { filterRows } from './clean.js';
+import { cleanAndCheck, dropDuplicatesWithin } from './stages.js';
 import { deidentify, eventFingerprints } from './deid.js';
-import { checkThresholds, qc } from './qc.js';
+import { checkThresholds } from './qc.js';
 import { quarantineFile, writeRejects } from './quarantine.js';
 import { abortError, CsvError, hashFile, readCsvFile } from './read.js';
 import { BatchError, RawBatchBuilder, countRejects, resolveHeader } from './schema.js';
-import { CLIP_BITS, type BatchCounts, type RawBatch } from './types.js';
+import type { BatchCounts, RawBatch } from './types.js';
 import { assertZone } from './parse.js';
 
 export interface RunContext {
@@ -173,7 +174,7 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
     checkAbort();
 
     // 2. clean: in-batch duplicates (on values as read), ZIPs, clipping.
-    const dedup = dropDuplicateEvents(batch);
+    const dedup = dropDuplicatesWithin(batch);
     result.duplicates = dedup.duplicates;
     batch = dedup.batch;
     const fingerprints = eventFingerprints(batch, ctx.key);
@@ -183,15 +184,13 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       // Cross-batch duplicates: events loaded by an earlier batch.
       const fresh = filterRows(batch, store.markSeen(fingerprints));
       result.duplicates += batch.n - fresh.n;
-      batch = clipVitals(cleanZips(fresh).batch, config.clean.ranges).batch;
-      checkAbort();
-
-      // 3. qc
-      const q = qc(batch, config.outliers, config.rules);
+      // 3. clean + qc
+      const q = cleanAndCheck(fresh, config);
       batch = q.batch;
+      checkAbort();
       result.loaded = batch.n;
       result.flagged = q.flaggedRows;
-      result.clipped = countRowsWith(batch, CLIP_BITS);
+      result.clipped = q.clippedRows;
       const warnings = checkThresholds(
         { rowsIn: result.rowsIn, rejected: result.rejected, loaded: result.loaded, flaggedRows: result.flagged },
         config.thresholds,
