@@ -41,12 +41,16 @@ export const PATIENTS: TableSpec = {
   unique: [['patient_key']],
 };
 
-/** The ledger: one row per committed batch. batch_ref is the commit order (1, 2, ...). */
+/**
+ * The ledger: one row per committed batch. batch_ref is the batch's internal number (allocated when it begins; the
+ * narrow events table refers to it); seq is the commit order (1, 2, ... without gaps): live readers resume from it.
+ */
 export const BATCHES: TableSpec = {
   name: 'batches',
   doc: 'the ledger: one row per committed batch (counts, keyed content reference, de-identification facts)',
   columns: [
     { name: 'batch_ref', type: 'int', notNull: true, hidden: true },
+    { name: 'seq', type: 'int', notNull: true },
     { name: 'batch_id', type: t(40), notNull: true },
     { name: 'content_key', type: t(64), notNull: true, hidden: true },
     { name: 'head_key', type: t(64), notNull: true, hidden: true },
@@ -68,7 +72,7 @@ export const BATCHES: TableSpec = {
     { name: 'warnings', type: t(1000), notNull: true, hidden: true },
   ],
   primaryKey: ['batch_ref'],
-  unique: [['batch_id'], ['content_key']],
+  unique: [['seq'], ['batch_id'], ['content_key']],
   indexes: [['head_key']],
 };
 
