@@ -2,6 +2,7 @@
 // (parse only), and parquetjs-lite vs parquet-wasm (write masked rows). argv: which csvFile rows
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { parse } from 'csv-parse';
 import { readCsvFile } from '../../dist/pipeline/read.js';
 
@@ -30,7 +31,7 @@ if (which === 'csv-parse') {
         systolic_bp: 120 + (i % 20), diastolic_bp: 80, heart_rate: 70, outlier_flags: '', batch_id: 'b1' });
     await w.close();
   } else {
-    const { openPart } = await import('../../dist/sinks/parquet.js');
+    const { openPart } = await import('../../dist/sinks/parquet/encoder.js');
     const { deidentify } = await import('../../dist/pipeline/deid.js');
     const { parseKey } = await import('../../dist/config/key.js');
     const idx = Int32Array.from({ length: rows }, (_, i) => i % 2000);
@@ -44,7 +45,7 @@ if (which === 'csv-parse') {
     const tmp = `${out}.dir`;
     await rm(tmp, { recursive: true, force: true });
     await (await import('node:fs/promises')).mkdir(tmp, { recursive: true });
-    const part = openPart(tmp, 'b1', 'snappy');
+    const part = openPart(path.join(tmp, 'part-b1.parquet.tmp'), 'snappy');
     for (let f = 0; f < rows; f += 65536) part.write(m, f, Math.min(rows, f + 65536));
     await part.finish();
     await rm(tmp, { recursive: true, force: true });

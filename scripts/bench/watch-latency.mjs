@@ -4,7 +4,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../dist/config/load.js';
-import { startDaemon } from '../../dist/watch/daemon.js';
+import { startWatch } from '../../dist/run.js';
 import { makeEvents } from './make-events.mjs';
 
 const [dir, nLatency, nBurst] = process.argv.slice(2);
@@ -12,7 +12,7 @@ const config = loadConfig(path.join(dir, 'config.yaml'));
 const incoming = config.resolved.incoming;
 mkdirSync(incoming, { recursive: true });
 const waiting = new Map();
-const handle = await startDaemon(config, {
+const handle = await startWatch(config, {
   onBatch: (r) => {
     const w = waiting.get(r.file);
     if (w) w(performance.now());

@@ -1,7 +1,9 @@
 // Shared bits of every command: --config, exit codes, printing errors without stack noise.
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config/load.js';
-import { KeyError } from '../config/key.js';
+import { loadConfig, type Config } from '../config/load.js';
+import { ConfigError, KeyError, UserError } from '../core/errors.js';
+
+export { UserError };
 
 /** Exit codes, documented in README and `medetl --help`. */
 export const EXIT = {
@@ -39,10 +41,3 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
   };
 }
 
-/** An error whose message is safe and useful to show as is (no PHI, no stack). */
-export class UserError extends Error {
-  readonly userFacing = true;
-  constructor(message: string, readonly code = 'user_error') {
-    super(message);
-  }
-}

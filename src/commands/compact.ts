@@ -1,7 +1,7 @@
 // medetl compact: one masked_out/cleaned.parquet for Power BI's Parquet connector.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { compactParts } from '../sinks/parquet.js';
+import { compactParts } from '../sinks/parquet/compact.js';
 import { action, configFrom, withConfigOption } from './common.js';
 
 export function registerCompact(program: Command): void {

@@ -4,8 +4,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { formatScorecard, scoreRun, sumScorecards } from '../feed/score.js';
-import { compactParts } from '../sinks/parquet.js';
-import { runDaemon } from '../watch/daemon.js';
+import { compactParts } from '../sinks/parquet/compact.js';
+import { openLedger } from '../compose.js';
+import { runWatch } from '../run.js';
+import { createReporter } from './console.js';
 import { collectStatus } from './status.js';
 import { describeBatch, generateBatches } from './generate.js';
 import { initProject } from './init.js';
@@ -37,7 +39,7 @@ export function registerDemo(program: Command): void {
       const out = (s: string) => process.stdout.write(`${s}\n`);
 
       const init = initProject(config);
-      out(`1/5 init: ${init.keyCreated ? `new key written to ${rel(init.envFile)}` : 'key present'} (fingerprint ${init.fingerprint})`);
+      out(`1/5 init: ${init.keyCreated ? `new key written to ${rel(init.envFile)}` : 'key present'} (key id ${init.keyId})`);
 
       out(`2/5 generate: ${opts.batches} batch(es) with the built-in Synthea-format generator and noise "${config.generate.noise}"`);
       const runs = await generateBatches(config, {
@@ -49,7 +51,7 @@ export function registerDemo(program: Command): void {
       });
 
       out('3/5 watch: processing incoming/ until it is drained');
-      const summary = await runDaemon(config, { drain: true, output: 'human', handleSignals: true });
+      const summary = await runWatch(config, { drain: true, reporter: createReporter('human'), handleSignals: true });
       if (summary.stoppedBy === 'signal') return EXIT.ok;
 
       out('4/5 compact: one Parquet file for Power BI');
@@ -58,13 +60,15 @@ export function registerDemo(program: Command): void {
 
       out('5/5 scorecard: injected noise vs what QC caught in these runs');
       const cards = [];
+      const ledger = openLedger(config);
       for (const r of runs) {
         try {
-          cards.push(await scoreRun(config, r.runDir));
+          cards.push(await scoreRun(config, r.runDir, ledger));
         } catch (err) {
           out(`    ${path.basename(r.runDir)}: not scored (${(err as Error).message})`);
         }
       }
+      await ledger.close();
       if (cards.length) out(formatScorecard(sumScorecards(cards)).trimEnd().replace(/^/gm, '    '));
 
       const s = await collectStatus(config);
@@ -72,11 +76,11 @@ export function registerDemo(program: Command): void {
       out('');
       out(`Done. This run: ${summary.files} file(s), ${summary.rowsIn} rows in, ${summary.rowsLoaded} loaded, ${summary.rejected} rejected, ` +
         `${summary.flagged} flagged, ${summary.clipped} clipped, ${summary.duplicates} duplicates, ${summary.quarantined} quarantined.`);
-      out(`In total: ${s.rows.sqlite} rows in SQLite, ${s.rows.parquet} in Parquet (${s.rows.agree ? 'they agree' : 'THEY DISAGREE: run medetl verify'}); ` +
+      out(`In total: ${s.rows.store} rows in the store, ${s.rows.parquet} in Parquet (${s.rows.agree ? 'they agree' : 'THEY DISAGREE: run medetl verify'}); ` +
         `${s.quarantinedFiles} file(s) in quarantine${q ? ` (${q})` : ''}.`);
       out('');
       out('Masked outputs (the only data meant to leave this machine):');
-      out(`  SQLite   ${rel(config.resolved.sqlite)}   table cleaned_events (+ batches, qc_metrics, batch_rejects)`);
+      out(`  SQLite   ${rel(config.resolved.sqlite)}   view cleaned_events (+ batches, qc_metrics, batch_rejects)`);
       out(`  Parquet  ${rel(config.resolved.compactParquet)}   and one part per batch in ${rel(config.resolved.parts)}`);
       out('Raw data stays local: incoming/processed/ (archived inputs), synthea_stream/ (runs, noise manifests), quarantine/.');
       out('');

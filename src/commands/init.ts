@@ -11,13 +11,13 @@ export interface InitResult {
   createdDirs: string[];
   envFile: string;
   keyCreated: boolean;
-  fingerprint: string;
+  keyId: string;
 }
 
 export function initProject(config: Config): InitResult {
   const p = config.resolved;
   const createdDirs: string[] = [];
-  for (const dir of [p.incoming, p.quarantine, p.maskedOut, p.parts, p.logs, p.syntheaStream, p.archive]) {
+  for (const dir of [p.incoming, p.quarantine, p.maskedOut, p.parts, p.logs, p.syntheaStream, p.archive, p.state]) {
     if (!existsSync(dir)) createdDirs.push(dir);
     ensureDir(dir);
   }
@@ -40,7 +40,7 @@ export function initProject(config: Config): InitResult {
   if (process.platform !== 'win32' && existsSync(envFile)) chmodSync(envFile, 0o600);
   const key = parseKey(keyValue);
   config.env[KEY_VARIABLE] = keyValue;
-  return { createdDirs, envFile, keyCreated, fingerprint: key.fingerprint };
+  return { createdDirs, envFile, keyCreated, keyId: key.id };
 }
 
 export function registerInit(program: Command): void {
@@ -56,8 +56,8 @@ export function registerInit(program: Command): void {
       for (const d of r.createdDirs) process.stdout.write(`created ${path.relative(process.cwd(), d) || d}\n`);
       process.stdout.write(
         r.keyCreated
-          ? `wrote ${r.envFile} with a new ${KEY_VARIABLE} (fingerprint ${r.fingerprint})\n`
-          : `${KEY_VARIABLE} already set (fingerprint ${r.fingerprint}); left as is\n`,
+          ? `wrote ${r.envFile} with a new ${KEY_VARIABLE} (key id ${r.keyId})\n`
+          : `${KEY_VARIABLE} already set (key id ${r.keyId}); left as is\n`,
       );
     }),
   );

@@ -1,8 +1,9 @@
 // medetl push: send the Power BI outbox now (the daemon does this by itself while it runs).
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { openOutbox } from '../compose.js';
 import { createLogger } from '../ops/log.js';
-import { POWERBI_URL_VARIABLE, PowerBiSender } from '../sinks/powerbi.js';
-import { Store } from '../sinks/sqlite.js';
+import { POWERBI_URL_VARIABLE } from '../sinks/powerbi.js';
 import { action, configFrom, EXIT, UserError, withConfigOption } from './common.js';
 
 export function registerPush(program: Command): void {
@@ -18,19 +19,22 @@ export function registerPush(program: Command): void {
   ).action(
     action(async (opts: { config?: string }) => {
       const config = configFrom(opts);
-      const url = config.env[POWERBI_URL_VARIABLE]?.trim();
       if (!config.sinks.powerbi.enabled) throw new UserError('sinks.powerbi.enabled is false in the config: nothing is queued for Power BI');
-      if (!url) throw new UserError(`${POWERBI_URL_VARIABLE} is not set in .env`);
+      if (!config.env[POWERBI_URL_VARIABLE]?.trim()) throw new UserError(`${POWERBI_URL_VARIABLE} is not set in .env`);
+      if (!existsSync(config.resolved.sqlite)) {
+        process.stdout.write('nothing to push: no batch has been loaded yet\n');
+        return EXIT.ok;
+      }
       const log = createLogger(config.resolved.logs, config.log.level);
-      Store.open(config.resolved.sqlite, config.resolved.parts, log).close();
-      const sender = new PowerBiSender(config.resolved.sqlite, { url, postsPerMinute: config.sinks.powerbi.posts_per_minute, log });
+      const outbox = openOutbox(config, log)!;
+      const sender = outbox.sink.sender(outbox.queue) as import('../sinks/powerbi.js').PowerBiSender;
       const stop = () => sender.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      const before = sender.pending();
+      const before = await sender.pending();
       await sender.drain();
-      const after = sender.pending();
-      sender.close();
+      const after = await sender.pending();
+      await sender.close();
       process.stdout.write(
         `pushed ${sender.stats.posted} chunk(s), ${sender.stats.rows} row(s); ${sender.stats.throttled} throttled (429), ` +
           `${sender.stats.failures} failed attempt(s); ${after.chunks} chunk(s) / ${after.rows} row(s) still queued (of ${before.rows})\n`,

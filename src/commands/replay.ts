@@ -5,13 +5,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { freeName, moveFile } from '../core/fsx.js';
-import { reasonFileFor } from '../pipeline/quarantine.js';
-import { isTempName } from '../watch/scan.js';
+import { reasonFileFor, REASON_SUFFIX, REJECTS_SUFFIX } from '../sources/quarantine.js';
+import { isTempName } from '../sources/folder/scan.js';
 import { action, configFrom, UserError, withConfigOption } from './common.js';
-
-const REASON_SUFFIX = reasonFileFor('');
-/** Line numbers of rows rejected from a loaded file (quarantine.ts writeRejects): not a quarantined file. */
-const REJECTS_SUFFIX = '.rejects.csv';
 
 export interface Replayed {
   /** Where the file was in quarantine/. */

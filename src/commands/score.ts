@@ -1,6 +1,7 @@
 // medetl score RUN: injected noise vs what QC caught, per kind, for a loaded run.
 import type { Command } from 'commander';
 import { formatScorecard, scoreRun, sumScorecards } from '../feed/score.js';
+import { openLedger } from '../compose.js';
 import { action, configFrom, withConfigOption } from './common.js';
 
 export function registerScore(program: Command): void {
@@ -19,7 +20,12 @@ export function registerScore(program: Command): void {
     action(async (runs: string[], opts: { config?: string; json?: boolean }) => {
       const config = configFrom(opts);
       const cards = [];
-      for (const r of runs) cards.push(await scoreRun(config, r));
+      const ledger = openLedger(config);
+      try {
+        for (const r of runs) cards.push(await scoreRun(config, r, ledger));
+      } finally {
+        await ledger.close();
+      }
       const card = cards.length === 1 ? cards[0] : sumScorecards(cards);
       process.stdout.write(opts.json ? `${JSON.stringify(card)}\n` : formatScorecard(card));
     }),

@@ -1,14 +1,16 @@
-// medetl status: what is waiting, what was loaded or quarantined, whether the sinks agree, and
-// whether a daemon is running. Reads only; safe while the daemon runs (SQLite WAL).
+// medetl status: what is waiting, what was loaded or quarantined, whether the store and Parquet agree, and whether
+// a daemon is running. Reads only (the ledger reader); safe while the daemon runs.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import { KEY_VARIABLE, parseKey } from '../config/key.js';
-import { listParts, readPartCounts } from '../sinks/parquet.js';
-import { holderAlive, type LockInfo } from '../watch/lock.js';
-import { nameFilter } from '../watch/scan.js';
+import { holderAlive, type LockInfo } from '../core/lock.js';
+import { openLedger } from '../compose.js';
+import { printable } from '../ops/safe-name.js';
+import { listParts, readPartCounts } from '../sinks/parquet/read.js';
+import { nameFilter } from '../sources/folder/scan.js';
+import { REASON_SUFFIX, REJECTS_SUFFIX } from '../sources/quarantine.js';
 import { action, configFrom, withConfigOption } from './common.js';
 
 export interface StatusReport {
@@ -16,10 +18,11 @@ export interface StatusReport {
   processed: number;
   quarantinedFiles: number;
   quarantinedByReason: Record<string, number>;
-  rows: { sqlite: number; parquet: number; agree: boolean };
-  lastBatch: { batchId: string; file: string; committedAt: string; ms: number; latencyMs: number | null; rowsIn: number; loaded: number } | null;
-  keyFingerprint: string | null;
-  keyFingerprintsInLedger: string[];
+  rows: { store: number; parquet: number; agree: boolean };
+  patients: number;
+  lastBatch: { batchId: string; file: string | null; committedAt: string | null; ms: number | null; latencyMs: number | null; rowsIn: number; loaded: number } | null;
+  keyId: string | null;
+  keyIdsInLedger: string[];
   daemon: { running: boolean; pid?: number; host?: string; since?: string };
 }
 
@@ -31,85 +34,76 @@ function listFiles(dir: string): string[] {
   }
 }
 
+function daemonState(lockFile: string): StatusReport['daemon'] {
+  if (!existsSync(lockFile)) return { running: false };
+  try {
+    const info = JSON.parse(readFileSync(lockFile, 'utf8')) as LockInfo;
+    return { running: holderAlive(info), pid: info.pid, host: info.hostname, since: info.started };
+  } catch {
+    return { running: false };
+  }
+}
+
 export async function collectStatus(config: Config): Promise<StatusReport> {
   const p = config.resolved;
   const match = nameFilter(config.watch.glob);
   const waiting = listFiles(p.incoming).filter(match).length;
-  const quarantinedFiles = listFiles(p.quarantine).filter((n) => !n.startsWith('.') && !n.endsWith('.reason.json') && !n.endsWith('.rejects.csv')).length;
-  let keyFingerprint: string | null = null;
+  const quarantinedFiles = listFiles(p.quarantine).filter((n) => !n.startsWith('.') && !n.endsWith(REASON_SUFFIX) && !n.endsWith(REJECTS_SUFFIX)).length;
+  let keyId: string | null = null;
   try {
-    keyFingerprint = parseKey(config.env[KEY_VARIABLE]).fingerprint;
+    keyId = parseKey(config.env[KEY_VARIABLE]).id;
   } catch {
-    keyFingerprint = null;
+    keyId = null;
   }
-  let daemon: StatusReport['daemon'] = { running: false };
-  if (existsSync(p.lock)) {
-    try {
-      const info = JSON.parse(readFileSync(p.lock, 'utf8')) as LockInfo;
-      daemon = { running: holderAlive(info), pid: info.pid, host: info.hostname, since: info.started };
-    } catch {
-      daemon = { running: false };
-    }
-  }
-  const report: StatusReport = {
-    waiting, processed: 0, quarantinedFiles, quarantinedByReason: {}, rows: { sqlite: 0, parquet: 0, agree: true },
-    lastBatch: null, keyFingerprint, keyFingerprintsInLedger: [], daemon,
-  };
   let parquet = 0;
   for (const part of await listParts(p.parts)) for (const n of (await readPartCounts(part)).values()) parquet += n;
-  report.rows.parquet = parquet;
-  if (!existsSync(p.sqlite)) {
-    report.rows.agree = parquet === 0;
-    return report;
-  }
-  const db = new Database(p.sqlite, { readonly: true, fileMustExist: true });
+  const ledger = openLedger(config);
   try {
-    report.processed = db.prepare('SELECT COUNT(*) FROM batches').pluck().get() as number;
-    report.rows.sqlite = db.prepare('SELECT COUNT(*) FROM cleaned_events').pluck().get() as number;
-    for (const q of db.prepare('SELECT reason_code AS r, COUNT(*) AS n FROM quarantined GROUP BY reason_code').all() as { r: string; n: number }[])
-      report.quarantinedByReason[q.r] = q.n;
-    // Read-only: a file from an earlier version may lack arrived_at (the next writer adds it).
-    const hasArrived = (db.prepare('PRAGMA table_info(batches)').all() as { name: string }[]).some((c) => c.name === 'arrived_at');
-    const last = db
-      .prepare(
-        `SELECT batch_id, source_name, ${hasArrived ? 'arrived_at' : 'NULL AS arrived_at'}, committed_at, ms, rows_in, loaded
-         FROM batches ORDER BY committed_at DESC, rowid DESC LIMIT 1`,
-      )
-      .get() as { batch_id: string; source_name: string; arrived_at: string | null; committed_at: string; ms: number; rows_in: number; loaded: number } | undefined;
-    if (last) {
-      const utc = (t: string) => Date.parse(`${t.replace(' ', 'T')}Z`);
-      const latencyMs = last.arrived_at ? Math.max(0, utc(last.committed_at) - utc(last.arrived_at)) : null;
-      report.lastBatch = {
-        batchId: last.batch_id, file: last.source_name, committedAt: last.committed_at, ms: last.ms, latencyMs, rowsIn: last.rows_in, loaded: last.loaded,
-      };
-    }
-    report.keyFingerprintsInLedger = db.prepare('SELECT DISTINCT key_fingerprint FROM batches').pluck().all() as string[];
+    const s = await ledger.summary();
+    const [last] = await ledger.batches({ newestFirst: true, limit: 1 });
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
+    return {
+      waiting,
+      processed: s.batches,
+      quarantinedFiles,
+      quarantinedByReason: s.quarantinedByReason,
+      rows: { store: s.rows, parquet, agree: s.rows === parquet },
+      patients: s.patients,
+      lastBatch: last
+        ? {
+            batchId: last.batchId, file: last.sourceName, committedAt: iso(last.committedAtMs), ms: last.ms,
+            latencyMs: last.committedAtMs !== null && last.arrivedAtMs !== null ? Math.max(0, last.committedAtMs - last.arrivedAtMs) : null,
+            rowsIn: last.rowsIn, loaded: last.loaded,
+          }
+        : null,
+      keyId,
+      keyIdsInLedger: s.keyIds,
+      daemon: daemonState(p.lock),
+    };
   } finally {
-    db.close();
+    await ledger.close();
   }
-  report.rows.agree = report.rows.sqlite === report.rows.parquet;
-  return report;
 }
 
 function human(r: StatusReport, config: Config): string {
   const rel = (f: string) => path.relative(process.cwd(), f) || f;
   const q = Object.entries(r.quarantinedByReason).map(([k, v]) => `${k} ${v}`).join(', ');
+  const otherKeys = r.keyIdsInLedger.filter((k) => k !== r.keyId);
+  const lb = r.lastBatch;
   const lines = [
     `daemon:       ${r.daemon.running ? `running (pid ${r.daemon.pid} on ${r.daemon.host}, since ${r.daemon.since})` : 'not running'}`,
     `waiting:      ${r.waiting} file(s) in ${rel(config.resolved.incoming)}`,
-    `processed:    ${r.processed} batch(es)`,
+    `processed:    ${r.processed} batch(es), ${r.patients} patient(s)`,
     `quarantined:  ${r.quarantinedFiles} file(s) in ${rel(config.resolved.quarantine)}${q ? ` (ever, by reason: ${q})` : ''}`,
-    `rows:         SQLite ${r.rows.sqlite}, Parquet ${r.rows.parquet} -> ${r.rows.agree ? 'agree' : 'DISAGREE: run medetl verify'}`,
+    `rows:         store ${r.rows.store}, Parquet ${r.rows.parquet} -> ${r.rows.agree ? 'agree' : 'DISAGREE: run medetl verify'}`,
     `last batch:   ${
-      r.lastBatch
-        ? `${r.lastBatch.file} committed ${r.lastBatch.committedAt} UTC, ${r.lastBatch.loaded}/${r.lastBatch.rowsIn} rows, ` +
-          `processing ${r.lastBatch.ms} ms${r.lastBatch.latencyMs === null ? '' : `, latency ${(r.lastBatch.latencyMs / 1000).toFixed(0)} s from arrival`}`
+      lb
+        ? `${lb.file === null ? lb.batchId : printable(lb.file)}${lb.committedAt ? ` committed ${lb.committedAt} UTC` : ''}, ${lb.loaded}/${lb.rowsIn} rows` +
+          `${lb.ms === null ? '' : `, processing ${lb.ms} ms`}${lb.latencyMs === null ? '' : `, latency ${(lb.latencyMs / 1000).toFixed(0)} s from arrival`}`
         : 'none yet'
     }`,
-    `key:          ${r.keyFingerprint ? `fingerprint ${r.keyFingerprint}` : 'MEDETL_HMAC_KEY missing or invalid'}` +
-      (r.keyFingerprintsInLedger.length > 1 || (r.keyFingerprint && r.keyFingerprintsInLedger.length === 1 && r.keyFingerprintsInLedger[0] !== r.keyFingerprint)
-        ? ` (WARNING: the ledger has batches under key(s) ${r.keyFingerprintsInLedger.join(', ')}: patient_key values will not join across keys)`
-        : ''),
+    `key:          ${r.keyId ? `key id ${r.keyId}` : 'MEDETL_HMAC_KEY missing or invalid'}` +
+      (otherKeys.length ? ` (WARNING: the ledger has batches under key id(s) ${otherKeys.join(', ')}: patient_key values will not join across keys)` : ''),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -118,8 +112,8 @@ export function registerStatus(program: Command): void {
   withConfigOption(
     program
       .command('status')
-      .summary('waiting, processed, quarantined, rows per sink, last batch, key, daemon')
-      .description('files waiting, batches processed and quarantined (by reason), rows per sink and whether they agree, last batch, key fingerprint, daemon')
+      .summary('waiting, processed, quarantined, rows in the store and Parquet, last batch, key, daemon')
+      .description('files waiting, batches processed and quarantined (by reason), rows in the store and in Parquet and whether they agree, last batch, key id, daemon')
       .option('--json', 'print the report as one JSON object'),
   ).action(
     action(async (opts: { config?: string; json?: boolean }) => {

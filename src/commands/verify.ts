@@ -1,32 +1,32 @@
-// medetl verify: SQLite and Parquet hold the same rows; per batch rows in = loaded + rejected + duplicates.
+// medetl verify: the store and Parquet hold the same rows; per batch rows in = loaded + rejected + duplicates.
+// Read-only: safe while the daemon runs; it never touches a file the daemon is writing.
 import type { Command } from 'commander';
-import { createLogger } from '../ops/log.js';
-import { Store } from '../sinks/sqlite.js';
-import { verifySinks } from '../sinks/verify.js';
+import { openLedger } from '../compose.js';
+import { verifyOutputs } from '../verify.js';
 import { action, configFrom, EXIT, withConfigOption } from './common.js';
 
 export function registerVerify(program: Command): void {
   withConfigOption(
     program
       .command('verify')
-      .summary('check that SQLite, Parquet and the ledger agree (exit 5 if not)')
-      .description('check that SQLite and Parquet hold the same rows per batch and that rows in = loaded + rejected + duplicates (exit 5 if not)')
+      .summary('check that the store, Parquet and the ledger agree (exit 5 if not)')
+      .description('check that the store and Parquet hold the same rows per batch and that rows in = loaded + rejected + duplicates (exit 5 if not)')
       .option('--json', 'print the report as JSON'),
   ).action(
     action(async (opts: { config?: string; json?: boolean }) => {
       const config = configFrom(opts);
-      const store = Store.open(config.resolved.sqlite, config.resolved.parts, createLogger(config.resolved.logs, config.log.level));
+      const ledger = openLedger(config);
       try {
-        const r = await verifySinks(store.db, config.resolved.parts);
+        const r = await verifyOutputs(ledger, config.resolved.maskedOut);
         if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
         else {
-          process.stdout.write(`${r.batches} batches; SQLite ${r.sqliteRows} rows; Parquet ${r.parquetRows} rows\n`);
+          process.stdout.write(`${r.batches} batches; store ${r.storeRows} rows; Parquet ${r.parquetRows} rows\n`);
           for (const p of r.problems) process.stdout.write(`MISMATCH ${p}\n`);
-          process.stdout.write(r.ok ? 'OK: both sinks agree with the ledger\n' : `${r.problems.length} problem(s)\n`);
+          process.stdout.write(r.ok ? 'OK: the store and Parquet agree with the ledger\n' : `${r.problems.length} problem(s)\n`);
         }
         return r.ok ? EXIT.ok : EXIT.verifyMismatch;
       } finally {
-        store.close();
+        await ledger.close();
       }
     }),
   );

@@ -1,7 +1,8 @@
-// medetl watch: the daemon on incoming/ (see src/watch/daemon.ts).
+// medetl watch: the daemon on incoming/ (src/run.ts: the folder source driven through the runner).
 import type { Command } from 'commander';
-import { runDaemon } from '../watch/daemon.js';
+import { runWatch } from '../run.js';
 import { action, configFrom, EXIT, UserError, withConfigOption } from './common.js';
+import { createReporter } from './console.js';
 
 interface WatchOpts {
   config?: string;
@@ -14,7 +15,6 @@ export function registerWatch(program: Command): void {
   withConfigOption(
     program
       .command('watch')
-      .summary('the daemon: load each events file dropped into incoming/ exactly once')
       .summary('the daemon: load each new events file in incoming/ once complete (--drain: until empty)')
       .description(
         'watch incoming/ and load each events file once it is complete, one batch at a time, oldest first. ' +
@@ -28,9 +28,9 @@ export function registerWatch(program: Command): void {
       if (opts.quiet && opts.json) throw new UserError('--quiet and --json exclude each other');
       const config = configFrom(opts);
       const drain = opts.drain === true;
-      const summary = await runDaemon(config, {
+      const summary = await runWatch(config, {
         drain,
-        output: opts.json ? 'json' : opts.quiet ? 'quiet' : 'human',
+        reporter: createReporter(opts.json ? 'json' : opts.quiet ? 'quiet' : 'human'),
         handleSignals: true,
       });
       if (summary.stoppedBy === 'lock_lost') return EXIT.error;

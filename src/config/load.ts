@@ -4,12 +4,11 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
 import { configSchema, type ConfigFile } from './schema.js';
 import { DEFAULT_ZIP3_TABLE } from './zip3.js';
 
-export class ConfigError extends Error {
-  readonly code = 'config_invalid';
-}
+export { ConfigError };
 
 export interface Paths {
   root: string;
@@ -19,10 +18,17 @@ export interface Paths {
   logs: string;
   syntheaStream: string;
   archive: string;
+  /** Private state (file names, times): never under masked_out. */
+  state: string;
   sqlite: string;
+  /** paths.state/private.sqlite: the SQLite store's private bookkeeping. */
+  privateSqlite: string;
   parts: string;
   compactParquet: string;
+  /** incoming/.medetl.lock: one watcher per incoming folder. */
   lock: string;
+  /** masked_out/.medetl.lock: one writer per output folder (the SQLite store and its Parquet parts). */
+  outputLock: string;
 }
 
 export interface Config extends Omit<ConfigFile, 'zip3_restricted'> {
@@ -83,10 +89,13 @@ export function parseConfig(input: unknown, root: string, configFile: string | n
     logs: abs(c.paths.logs),
     syntheaStream: abs(c.paths.synthea_stream),
     archive: abs(c.paths.archive),
+    state: abs(c.paths.state),
     sqlite: path.join(maskedOut, c.sinks.sqlite_file),
+    privateSqlite: path.join(abs(c.paths.state), 'private.sqlite'),
     parts: path.join(maskedOut, 'parts'),
     compactParquet: path.join(maskedOut, c.sinks.parquet.compact_file),
     lock: path.join(abs(c.paths.incoming), '.medetl.lock'),
+    outputLock: path.join(maskedOut, '.medetl.lock'),
   };
   const archiveRel = path.relative(maskedOut, resolved.archive);
   if (!archiveRel.startsWith('..') && !path.isAbsolute(archiveRel)) {

@@ -16,6 +16,8 @@ export const pathsSchema = z
     synthea_stream: z.string().default('synthea_stream'),
     /** Where loaded raw files go (they hold PHI: never under masked_out). */
     archive: z.string().default('incoming/processed'),
+    /** Private state: which file made which batch and when (never under masked_out). */
+    state: z.string().default('.medetl'),
   })
   .strict();
 

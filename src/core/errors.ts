@@ -109,3 +109,15 @@ export function describeError(err: unknown): string {
     .map((l) => l.trim().replace(/^at /, ''));
   return `${err.name}${code ? ` ${code}` : ''}${frames.length ? ` at ${frames.join(' < ')}` : ''}`;
 }
+
+/** The config file is invalid (path and what is allowed in the message): exit 2. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  readonly userFacing = true;
+}
+
+/** MEDETL_HMAC_KEY is missing, the example, or not 32 random bytes: exit 2. */
+export class KeyError extends Error {
+  readonly code = 'hmac_key_invalid';
+  readonly userFacing = true;
+}

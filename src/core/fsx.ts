@@ -2,29 +2,18 @@
 import { promises as fs, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-const TRANSIENT = new Set(['EBUSY', 'EPERM', 'EACCES', 'EMFILE', 'ENFILE']);
+import { retry } from './retry.js';
+
+/** What Windows (or a virus scanner, or Power BI) reports while it holds a file open. */
+const HELD_OPEN = new Set(['EBUSY', 'EPERM', 'EACCES', 'EMFILE', 'ENFILE']);
 
 export function ensureDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** Retry an fs operation while Windows (or a scanner, or Power BI) holds the file open. */
-export async function retryFs<T>(op: () => Promise<T>, attempts = 8, firstDelayMs = 25): Promise<T> {
-  let delay = firstDelayMs;
-  for (let i = 1; ; i++) {
-    try {
-      return await op();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (!TRANSIENT.has(code) || i >= attempts) throw err;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 2000);
-    }
-  }
+export function retryFs<T>(op: () => Promise<T>, attempts = 8, firstDelayMs = 25): Promise<T> {
+  return retry(op, { attempts, baseMs: firstDelayMs, maxMs: 2000, retryable: (err) => HELD_OPEN.has((err as NodeJS.ErrnoException).code ?? '') });
 }
 
 /** Rename with retries; across volumes (EXDEV) fall back to copy + remove. */

@@ -1,5 +1,5 @@
-// Retry with exponential backoff and jitter, for errors that may go away (a busy database, a file held open,
-// a webhook that times out). Callers decide what is worth retrying; everything else is thrown at once.
+// The one retry helper (exponential backoff with jitter) and the one abortable sleep, for errors that may go away
+// (a busy database, a file held open, a webhook that times out). Callers decide what is worth retrying.
 
 export interface RetryOptions {
   /** Total attempts, the first one included (1 = no retry). */
@@ -27,10 +27,10 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return Math.round(exp / 2 + random() * (exp / 2));
 }
 
-/** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
-export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+/** The one sleep: resolves after `ms`, or early (without throwing) when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
+    if (signal?.aborted || ms <= 0) return resolve();
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
@@ -50,7 +50,7 @@ export async function retry<T>(op: (attempt: number) => Promise<T>, opts: RetryO
       if (attempt >= attempts || !retryable(err) || signal?.aborted) throw err;
       const delay = backoffDelay(attempt, baseMs, maxMs, random);
       onRetry?.(err, attempt, delay);
-      await sleepUnlessAborted(delay, signal);
+      await sleep(delay, signal);
       if (signal?.aborted) throw err;
     }
   }

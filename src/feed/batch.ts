@@ -2,7 +2,7 @@
 // mapped events file in incoming/, plus the run folder `medetl score` reads (see manifest.ts).
 import { existsSync, mkdirSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../commands/common.js';
+import { UserError } from '../core/errors.js';
 import type { Config } from '../config/load.js';
 import { ensureDir } from '../core/fsx.js';
 import { formatEvents, writeEventsFile, writeViaTmp } from './events.js';

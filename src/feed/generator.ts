@@ -14,7 +14,7 @@
 // threads do.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../commands/common.js';
+import { UserError } from '../core/errors.js';
 import { ensureDir } from '../core/fsx.js';
 import { csvLine } from './csv.js';
 import { FIRST_F, FIRST_M, FOREIGN_BIRTHPLACES, LAST, STREETS } from './names.js';

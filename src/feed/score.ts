@@ -5,8 +5,10 @@
 // never printed: the scorecard is counts only.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { Config } from '../config/load.js';
+import { KEY_VARIABLE, parseKey } from '../config/key.js';
+import { contentKey } from '../pipeline/deid.js';
+import type { LedgerReader } from '../stores/ledger.js';
 import { cleanAndCheck, dropDuplicatesWithin } from '../pipeline/stages.js';
 import { readCsvFile } from '../pipeline/read.js';
 import { RawBatchBuilder, resolveHeader } from '../pipeline/schema.js';
@@ -135,22 +137,14 @@ export function resolveRun(config: Config, run: string): string {
   return dir;
 }
 
-export async function scoreRun(config: Config, run: string): Promise<Scorecard> {
+export async function scoreRun(config: Config, run: string, ledger: LedgerReader): Promise<Scorecard> {
   const dir = resolveRun(config, run);
   const events = path.join(dir, 'events.csv');
   const manifestFile = path.join(dir, 'noise_manifest.jsonl');
   const lineageFile = path.join(dir, 'lineage.jsonl');
   for (const f of [events, lineageFile]) if (!existsSync(f)) throw new ScoreError(`${f} is missing: was this run made by medetl generate?`);
   const { sha256 } = await readCsvFile(events, () => undefined);
-  let batchId: string | null = null;
-  if (existsSync(config.resolved.sqlite)) {
-    const db = new Database(config.resolved.sqlite, { readonly: true });
-    try {
-      batchId = (db.prepare('SELECT batch_id FROM batches WHERE content_sha256 = ?').pluck().get(sha256) as string | undefined) ?? null;
-    } finally {
-      db.close();
-    }
-  }
+  const batchId = await ledger.committed(contentKey(parseKey(config.env[KEY_VARIABLE]), sha256));
   if (!batchId) throw new ScoreError(`the events of ${path.basename(dir)} have not been loaded yet: run medetl watch (or process) first`);
   const outcomes = await lineOutcomes(events, config);
   const entries = existsSync(manifestFile) ? readJsonl<ManifestEntry>(manifestFile) : [];

@@ -12,10 +12,15 @@
 //       (a keyed hash, see README "What patient_key is and is not" on 164.514(c))
 // Everything else is dropped: only OUTPUT_COLUMNS (types.ts) can be written, and only from a
 // MaskedBatch, which only deidentify() below can make.
+// Bookkeeping that leaves with the release is keyed too: the ledger names a file's content by contentKey() and
+// headKey() (HMACs under the same secret), never by an unkeyed hash that could be brute-forced back to a row.
 import { createHmac } from 'node:crypto';
 import type { HmacKey } from '../config/key.js';
 import { DAY, civilFromDays } from './parse.js';
 import { FLAG_NAMES, FLAG, NULL_INT, type RawBatch } from './types.js';
+
+/** The version of the rules in this file; every batch records it in the ledger. Bump it with any rule change. */
+export const DEID_RULESET_VERSION = 'safe-harbor-2';
 
 /** Module-private brand: a MaskedBatch cannot be built outside this file. */
 const masked: unique symbol = Symbol('MaskedBatch');
@@ -57,6 +62,16 @@ export interface DeidContext {
 
 export function patientKey(key: HmacKey, patientId: string): string {
   return createHmac('sha256', key.bytes).update(patientId, 'utf8').digest('hex');
+}
+
+/** The ledger's name for a file's content: HMAC(key, "content" + SHA-256 of the bytes). */
+export function contentKey(key: HmacKey, sha256Hex: string): string {
+  return createHmac('sha256', key.bytes).update('medetl content\0').update(sha256Hex, 'hex').digest('hex');
+}
+
+/** The ledger's name for a file's first bytes (finds earlier segments of a file that grew). */
+export function headKey(key: HmacKey, headSha256Hex: string): string {
+  return createHmac('sha256', key.bytes).update('medetl head\0').update(headSha256Hex, 'hex').digest('hex');
 }
 
 /** Safe Harbor (B): ZIP5 -> ZIP3, with the small-population prefixes as "000". */

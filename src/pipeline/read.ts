@@ -6,6 +6,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { abortError, CsvError } from '../core/errors.js';
+
+export { abortError, CsvError };
 
 export type RecordSink = (fields: string[], line: number) => void;
 
@@ -59,15 +62,6 @@ export class CsvTokenizer {
       pos = r.end;
     }
     this.buf = pos === 0 ? s : s.slice(pos);
-  }
-}
-
-export class CsvError extends Error {
-  constructor(
-    readonly code: 'unterminated_quote',
-    readonly line: number,
-  ) {
-    super(`${code} in the record starting on line ${line}`);
   }
 }
 
@@ -130,8 +124,14 @@ function parseQuoted(s: string, pos: number): { fields: string[]; end: number; l
   }
 }
 
+/** The head digest covers the first HEAD_BYTES of a file: it finds earlier segments of a file that grew. */
+export const HEAD_BYTES = 64 * 1024;
+
 export interface ReadResult {
+  /** SHA-256 of every byte read (hex). Unkeyed: callers key it (deid.ts contentKey) before it is stored. */
   sha256: string;
+  /** SHA-256 of the first HEAD_BYTES bytes (or of the whole file when smaller). */
+  headSha256: string;
   bytes: number;
 }
 
@@ -146,6 +146,7 @@ export async function readCsvFile(
 ): Promise<ReadResult> {
   const total = (await stat(file)).size;
   const hash = createHash('sha256');
+  const head = createHash('sha256');
   const decoder = new StringDecoder('utf8');
   const tok = new CsvTokenizer(onRecord);
   let bytes = 0;
@@ -156,13 +157,14 @@ export async function readCsvFile(
       throw abortError();
     }
     hash.update(chunk);
+    if (bytes < HEAD_BYTES) head.update(chunk.subarray(0, HEAD_BYTES - bytes));
     bytes += chunk.length;
     tok.push(decoder.write(chunk));
     opts.onProgress?.(bytes, total);
   }
   tok.push(decoder.end());
   tok.end();
-  return { sha256: hash.digest('hex'), bytes };
+  return { sha256: hash.digest('hex'), headSha256: head.digest('hex'), bytes };
 }
 
 /** SHA-256 of a whole file (used when a read stopped early, e.g. on a bad header). */
@@ -172,8 +174,3 @@ export async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export function abortError(): Error {
-  const e = new Error('the batch was aborted and rolled back');
-  e.name = 'AbortError';
-  return e;
-}

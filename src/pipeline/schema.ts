@@ -1,6 +1,7 @@
 // Stage 1, schema: the header contract and per-row type coercion into a columnar RawBatch.
 // zod checks the header (once per file, ~5 ms); rows are coerced by hand-written parsers (parse.ts).
 import { z } from 'zod';
+import { BatchError } from '../core/errors.js';
 import { parseDateDays, parseDecimal, parseTimestamp } from './parse.js';
 import { FLAG, NULL_INT, type RawBatch, type Reject, type RejectReason } from './types.js';
 
@@ -8,16 +9,7 @@ export const REQUIRED_COLUMNS = ['patient_id', 'dob', 'zip', 'event_ts', 'systol
 export const OPTIONAL_COLUMNS = ['first_name', 'last_name'] as const;
 type Required = (typeof REQUIRED_COLUMNS)[number];
 
-/** A problem with the file as a whole: it is quarantined with this code. */
-export class BatchError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly details: { lines?: number[]; columns?: string[]; metrics?: unknown } = {},
-  ) {
-    super(message);
-  }
-}
+export { BatchError };
 
 const normalize = (h: string) => h.replace(/^\uFEFF/, '').trim().toLowerCase().replace(/\s+/g, '_');
 

@@ -1,37 +1,24 @@
 // Power BI push sink (optional, off by default). Microsoft is retiring push and streaming semantic
 // models (no new ones after 31 Oct 2027): prefer the Parquet or ODBC routes for anything lasting.
 //
-// Rows reach Power BI through an outbox: the batch transaction (sqlite.ts commit) writes the masked
-// rows as ready-to-send chunks of at most rows_per_post rows into `powerbi_outbox`, so a batch is
-// queued for Power BI exactly when it is committed. A sender (one per daemon) posts the oldest chunk
+// Rows reach Power BI through an outbox (sinks/outbox.ts): the store writes the masked rows as ready-to-send
+// chunks of at most rows_per_post rows inside the batch transaction, so a batch is queued for Power BI exactly
+// when it is committed. A sender (one per daemon) posts the oldest chunk
 // to POWERBI_PUSH_URL, deletes it on 2xx, honours Retry-After on 429, backs off on 5xx and network
 // errors, and never exceeds posts_per_minute. The outbox survives restarts and outages.
 // One limit is Power BI's, not ours: the push API has no idempotency key, so a chunk that Power BI
 // accepted just before a crash (before its outbox row was deleted) is sent again after the restart.
-import Database from 'better-sqlite3';
 import type { Logger } from '../ops/log.js';
 import type { MaskedBatch } from '../pipeline/deid.js';
 import { NULL_INT, OUTPUT_COLUMNS } from '../pipeline/types.js';
 import { isoDate } from '../pipeline/parse.js';
+import { sleep } from '../core/retry.js';
+import type { OutboxChunk, OutboxQueue, OutboxSender, OutboxSink } from './outbox.js';
 
 export const POWERBI_URL_VARIABLE = 'POWERBI_PUSH_URL';
 /** Power BI's documented limits for push datasets. */
 export const POWERBI_MAX_ROWS_PER_POST = 10_000;
 export const POWERBI_MAX_POSTS_PER_MINUTE = 120;
-
-export const OUTBOX_SCHEMA = `
-CREATE TABLE IF NOT EXISTS powerbi_outbox (
-  seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-  batch_id VARCHAR(40) NOT NULL,
-  rows     INTEGER NOT NULL,
-  payload  TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS powerbi_delivered (
-  batch_id VARCHAR(40) PRIMARY KEY,
-  rows     INTEGER NOT NULL
-);
-`;
 
 /** The batch as Power BI push payloads: {"rows":[{column: value}]}, at most rowsPerPost rows each. */
 export function outboxChunks(b: MaskedBatch, rowsPerPost: number): { rows: number; payload: string }[] {
@@ -61,7 +48,24 @@ export function outboxChunks(b: MaskedBatch, rowsPerPost: number): { rows: numbe
   return chunks;
 }
 
+export const POWERBI_SINK = 'powerbi';
+
+/** The Power BI push sink: chunks computed before the commit, a sender beside the daemon. */
+export class PowerBiSink implements OutboxSink {
+  readonly name = POWERBI_SINK;
+  constructor(private readonly opts: Omit<SenderOptions, 'queue'> & { rowsPerPost: number }) {}
+
+  chunks(b: MaskedBatch): { rows: number; payload: string }[] {
+    return outboxChunks(b, this.opts.rowsPerPost);
+  }
+
+  sender(queue: OutboxQueue): PowerBiSender {
+    return new PowerBiSender({ ...this.opts, queue });
+  }
+}
+
 export interface SenderOptions {
+  queue: OutboxQueue;
   url: string;
   postsPerMinute: number;
   log: Logger;
@@ -79,29 +83,21 @@ export interface SenderStats {
   failures: number;
 }
 
-/** Sends the outbox in order, within Power BI's rate limit. Its own connection; WAL lets it run beside the pipeline. */
-export class PowerBiSender {
-  private readonly db: Database.Database;
+/** Sends the outbox in order, within Power BI's rate limit, beside the pipeline. */
+export class PowerBiSender implements OutboxSender {
+  private readonly queue: OutboxQueue;
   private readonly sent: number[] = [];
   private stopped = false;
   private wake: (() => void) | null = null;
   private idle = false;
   readonly stats: SenderStats = { posted: 0, rows: 0, throttled: 0, failures: 0 };
 
-  constructor(
-    sqliteFile: string,
-    private readonly opts: SenderOptions,
-  ) {
-    // No busy wait: the pipeline's batch transaction may hold the write lock while it awaits the
-    // encoder thread on this same thread; a blocking wait here would stall that batch. Retry async.
-    this.db = new Database(sqliteFile, { timeout: 0 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.exec(OUTBOX_SCHEMA);
+  constructor(private readonly opts: SenderOptions) {
+    this.queue = opts.queue;
   }
 
-  pending(): { chunks: number; rows: number } {
-    const r = this.db.prepare('SELECT COUNT(*) AS chunks, COALESCE(SUM(rows), 0) AS rows FROM powerbi_outbox').get() as { chunks: number; rows: number };
-    return r;
+  pending(): Promise<{ chunks: number; rows: number }> {
+    return this.queue.pending();
   }
 
   /** Wait until another POST fits in the per-minute window. */
@@ -116,38 +112,19 @@ export class PowerBiSender {
     }
   }
 
+  /** Wait, until the time is up or wake() is called (stop, or a poke while idle). */
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        self.wake = null;
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  /** A write that waits for the lock without blocking the thread. */
-  private async write(fn: () => void): Promise<void> {
-    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-      try {
-        fn();
-        return;
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    const ctl = new AbortController();
+    this.wake = () => ctl.abort();
+    return sleep(ms, ctl.signal).finally(() => (this.wake = null));
   }
 
   /** Post one chunk: true when it was delivered (and removed from the outbox). */
-  private async postOne(row: { seq: number; batch_id: string; rows: number; payload: string }): Promise<boolean | number> {
+  private async postOne(row: OutboxChunk): Promise<boolean | number> {
     await this.throttle();
     if (this.stopped) return false;
     this.sent.push(Date.now());
-    const countAttempt = () => this.write(() => this.db.prepare('UPDATE powerbi_outbox SET attempts = attempts + 1 WHERE seq = ?').run(row.seq));
+    const countAttempt = () => this.queue.attempted(row);
     let res: Response;
     try {
       res = await fetch(this.opts.url, {
@@ -160,17 +137,11 @@ export class PowerBiSender {
     } catch (err) {
       this.stats.failures++;
       await countAttempt();
-      this.opts.log.warn({ event: 'powerbi_post_failed', batch_id: row.batch_id, code: (err as { code?: string; name?: string }).code ?? (err as Error).name }, 'Power BI push failed; will retry');
+      this.opts.log.warn({ event: 'powerbi_post_failed', batch_id: row.batchId, code: (err as { code?: string; name?: string }).code ?? (err as Error).name }, 'Power BI push failed; will retry');
       return -1;
     }
     if (res.ok) {
-      const settle = this.db.transaction(() => {
-        this.db.prepare('DELETE FROM powerbi_outbox WHERE seq = ?').run(row.seq);
-        this.db
-          .prepare('INSERT INTO powerbi_delivered (batch_id, rows) VALUES (?, ?) ON CONFLICT(batch_id) DO UPDATE SET rows = rows + excluded.rows')
-          .run(row.batch_id, row.rows);
-      });
-      await this.write(() => settle());
+      await this.queue.delivered(row);
       this.stats.posted++;
       this.stats.rows += row.rows;
       return true;
@@ -182,7 +153,7 @@ export class PowerBiSender {
       return Number.isFinite(after) && after >= 0 ? after * 1000 : 5_000;
     }
     this.stats.failures++;
-    this.opts.log.warn({ event: 'powerbi_post_rejected', batch_id: row.batch_id, status: res.status }, 'Power BI push answered with an error; will retry');
+    this.opts.log.warn({ event: 'powerbi_post_rejected', batch_id: row.batchId, status: res.status }, 'Power BI push answered with an error; will retry');
     return -1;
   }
 
@@ -200,9 +171,8 @@ export class PowerBiSender {
   private async drainOnce(): Promise<number> {
     let delivered = 0;
     let backoff = 500;
-    const next = this.db.prepare('SELECT seq, batch_id, rows, payload FROM powerbi_outbox ORDER BY seq LIMIT 1');
     while (!this.stopped) {
-      const row = next.get() as { seq: number; batch_id: string; rows: number; payload: string } | undefined;
+      const row = await this.queue.next();
       if (!row) break;
       const r = await this.postOne(row);
       if (r === true) {
@@ -243,9 +213,9 @@ export class PowerBiSender {
     this.wake?.();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.stop();
-    this.db.close();
+    await this.queue.close();
   }
 }
 

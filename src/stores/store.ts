@@ -13,7 +13,9 @@
 //   migration and no recovery.
 import type { MaskedBatch } from '../pipeline/deid.js';
 import type { BatchCounts, ColumnMetrics } from '../pipeline/types.js';
-import type { LedgerReader } from './ledger.js';
+import type { DriftRow, LedgerReader, QuarantineRecord } from './ledger.js';
+
+export type { DriftRow, QuarantineRecord };
 
 /** Which bytes of a file a batch covers, named by keyed hashes (nothing in the release is an unkeyed hash). */
 export interface ContentRef {
@@ -57,15 +59,6 @@ export interface OutboxWrite {
   payload: string;
 }
 
-/** One departure of a batch statistic from its rolling baseline (QC drift). */
-export interface DriftRow {
-  column: string;
-  statistic: string;
-  baseline: number;
-  observed: number;
-  severity: 'warn' | 'alert';
-}
-
 export interface BatchCommit {
   entry: LedgerEntry;
   metrics: ColumnMetrics[];
@@ -96,14 +89,6 @@ export type Begun = { kind: 'committed'; batchId: string } | { kind: 'open'; tx:
 
 /** What recovery may do with a file a file sink staged: publish it, delete it, or leave it to its live writer. */
 export type StagedFate = 'committed' | 'abandoned' | 'in_flight';
-
-export interface QuarantineRecord {
-  sourceName: string;
-  reasonCode: string;
-  /** Keyed content key when the file could be read, else null. */
-  contentKey: string | null;
-  atMs: number;
-}
 
 /** Earlier committed segments of a file (appends, and big files loaded as several batches). */
 export interface Segment {

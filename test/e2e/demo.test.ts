@@ -21,7 +21,7 @@ describe('medetl demo', () => {
     expect(db.prepare('SELECT COUNT(*) FROM batches').pluck().get()).toBe(2);
     db.close();
     expect(rows).toBeGreaterThan(50);
-    expect(r.stdout).toContain(`In total: ${rows} rows in SQLite, ${rows} in Parquet (they agree)`);
+    expect(r.stdout).toContain(`In total: ${rows} rows in the store, ${rows} in Parquet (they agree)`);
     const compact = await duckQuery(`SELECT count(*)::INT AS n FROM '${p.file('masked_out/cleaned.parquet').replace(/\\/g, '/')}'`);
     expect(compact[0].n).toBe(rows);
     expect(existsSync(p.file('incoming/processed'))).toBe(true);

@@ -94,7 +94,7 @@ describe('medetl process', () => {
     expect(all[0]).toEqual({ n: 350, b: 2 });
     const v = p.run(['verify']);
     expect(v.status).toBe(0);
-    expect(v.stdout).toMatch(/2 batches; SQLite 350 rows; Parquet 350 rows/);
+    expect(v.stdout).toMatch(/2 batches; store 350 rows; Parquet 350 rows/);
   });
 
   it('is queryable through the SQLite ODBC driver with the declared types', () => {
@@ -141,12 +141,12 @@ describe('medetl process', () => {
     expect(log).toMatch(/"event":"batch_skipped_duplicate"/);
     expect(p.run(['verify']).status).toBe(0);
     const status = JSON.parse(p.run(['status', '--json']).stdout);
-    expect(status).toMatchObject({ processed: 2, rows: { sqlite: 110, parquet: 110, agree: true }, daemon: { running: false } });
+    expect(status).toMatchObject({ processed: 2, rows: { store: 110, parquet: 110, agree: true }, daemon: { running: false } });
     expect(status.lastBatch.file).toBe('events_c.csv');
     expect(status.lastBatch.latencyMs).toBeGreaterThanOrEqual(29_000);
     expect(status.lastBatch.latencyMs).toBeLessThan(120_000);
-    expect(status.keyFingerprint).toMatch(/^[0-9a-f]{16}$/);
-    expect(status.keyFingerprintsInLedger).toEqual([status.keyFingerprint]);
+    expect(status.keyId).toMatch(/^[0-9a-f]{16}$/);
+    expect(status.keyIdsInLedger).toEqual([status.keyId]);
   });
 
   it('quarantines a file missing a required column with a machine-readable reason, and the files around it still load', () => {
@@ -162,7 +162,8 @@ describe('medetl process', () => {
     expect(JSON.stringify(reason)).not.toContain('CANARY');
     expect(existsSync(p.file('quarantine/events_bad.csv'))).toBe(true);
     expect(sqliteRows(p.dir)).toHaveLength(40);
-    const db = new Database(p.file('masked_out/cleaned.sqlite'), { readonly: true });
+    // File names are private bookkeeping: the reason is recorded outside masked_out/.
+    const db = new Database(p.file('.medetl/private.sqlite'), { readonly: true });
     expect(db.prepare('SELECT reason_code FROM quarantined').pluck().all()).toEqual(['missing_columns']);
     db.close();
   });
@@ -207,7 +208,7 @@ describe('medetl process', () => {
     expect(r1.stderr).toMatch(/MEDETL_HMAC_KEY is not set: run "medetl init"/);
     const short = makeProject('', { key: 'abcd1234' });
     writeFileSync(short.file('events_x.csv'), eventsCsv(plausibleRows(5)));
-    expect(short.run(['process', 'events_x.csv']).stderr).toMatch(/at least 32 are required/);
+    expect(short.run(['process', 'events_x.csv']).stderr).toMatch(/must be 32 random bytes written as 64 hex digits/);
     const example = readFileSync(path.join(__dirname, '../../.env.example'), 'utf8').match(/^MEDETL_HMAC_KEY=(.*)$/m)![1];
     const ex = makeProject('', { key: example });
     writeFileSync(ex.file('events_x.csv'), eventsCsv(plausibleRows(5)));
@@ -252,15 +253,15 @@ describe('medetl process', () => {
       const v = p.run(['verify', '--json']);
       const report = JSON.parse(v.stdout);
       expect(report.ok, report.problems.join('\n')).toBe(true);
-      expect([30, 30 + N]).toContain(report.sqliteRows);
-      expect(report.parquetRows).toBe(report.sqliteRows);
-      if (report.sqliteRows === 30 + N) break;
+      expect([30, 30 + N]).toContain(report.storeRows);
+      expect(report.parquetRows).toBe(report.storeRows);
+      if (report.storeRows === 30 + N) break;
     }
     const final = p.run(['process', 'events_big.csv']);
     expect(final.status).toBe(0);
     expect(sqliteRows(p.dir, 'SELECT COUNT(*) AS n FROM cleaned_events')[0].n).toBe(30 + N);
     expect(readdirSync(p.file('masked_out/parts')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     const report = JSON.parse(p.run(['verify', '--json']).stdout);
-    expect(report).toMatchObject({ ok: true, batches: 2, sqliteRows: 30 + N, parquetRows: 30 + N });
+    expect(report).toMatchObject({ ok: true, batches: 2, storeRows: 30 + N, parquetRows: 30 + N });
   });
 });

@@ -64,7 +64,7 @@ describe('Power BI push', () => {
     writeFileSync(p.file('events_a.csv'), eventsCsv(plausibleRows(2600, { seed: 3, patients: 40 })));
     expect(p.run(['process', 'events_a.csv']).status).toBe(0);
     const db = new Database(p.file('masked_out/cleaned.sqlite'), { readonly: true });
-    expect(db.prepare('SELECT COUNT(*) AS c, SUM(rows) AS r FROM powerbi_outbox').get()).toEqual({ c: 6, r: 2600 });
+    expect(db.prepare('SELECT COUNT(*) AS c, SUM(rows) AS r FROM outbox').get()).toEqual({ c: 6, r: 2600 });
     db.close();
 
     const r = await runCliAsync(p.dir, ['push']);
@@ -83,8 +83,8 @@ describe('Power BI push', () => {
     const wire = JSON.stringify(sent);
     expect(wire).not.toMatch(/pt-\d|Given\d|Family\d|T\d\d:\d\d/);
     const after = new Database(p.file('masked_out/cleaned.sqlite'), { readonly: true });
-    expect(after.prepare('SELECT COUNT(*) FROM powerbi_outbox').pluck().get()).toBe(0);
-    expect(after.prepare('SELECT SUM(rows) FROM powerbi_delivered').pluck().get()).toBe(2600);
+    expect(after.prepare('SELECT COUNT(*) FROM outbox').pluck().get()).toBe(0);
+    expect(after.prepare('SELECT SUM(rows) FROM outbox_delivered').pluck().get()).toBe(2600);
     after.close();
   });
 
@@ -111,7 +111,7 @@ describe('Power BI push', () => {
     expect(perBatchRows).toBeGreaterThanOrEqual(1500);
     expect(perBatchRows - 1500).toBeLessThanOrEqual(kills * 100);
     const db = new Database(p.file('masked_out/cleaned.sqlite'), { readonly: true });
-    expect(db.prepare('SELECT COUNT(*) FROM powerbi_outbox').pluck().get()).toBe(0);
+    expect(db.prepare('SELECT COUNT(*) FROM outbox').pluck().get()).toBe(0);
     db.close();
   });
 

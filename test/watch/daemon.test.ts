@@ -1,12 +1,13 @@
-// The daemon in-process with real chokidar and real files, and a stand-in pipeline that can fail on demand
-// (transient errors, crashes, slow batches), which the real pipeline cannot be made to do at will.
-import { existsSync, promises as fs, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+// The watch loop in-process with real chokidar, real files, a real store and lock, and a stand-in runner that can
+// fail on demand (transient errors, crashes, slow batches), which the real runner cannot be made to do at will.
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { BatchRunner } from '../../src/drive.js';
 import type { AlertMessage, AlertTransport } from '../../src/ops/alerts.js';
-import { silentLogger } from '../../src/ops/log.js';
-import type { BatchResult, ProcessOptions, RunContext } from '../../src/pipeline/run.js';
-import { runDaemon, startDaemon, type Pipeline } from '../../src/watch/daemon.js';
+import { runWatch, startWatch } from '../../src/run.js';
+import type { BatchResult, RunOptions } from '../../src/runner.js';
+import type { Delivery } from '../../src/sources/source.js';
 import { eventsCsv, incomingFiles, listDir, makeProject, waitFor, type Project } from '../helpers/watch-project.js';
 
 const projects: Project[] = [];
@@ -14,38 +15,35 @@ afterEach(() => {
   for (const p of projects.splice(0)) p.cleanup();
 });
 
-type Behaviour = (file: string, opts: ProcessOptions, attempt: number) => Promise<BatchResult | void> | BatchResult | void;
+type Behaviour = (d: Delivery, opts: RunOptions, attempt: number) => Promise<BatchResult | void> | BatchResult | void;
 
-/** A pipeline that counts lines, archives the file, and lets a test decide per file name what goes wrong. */
-function fakePipeline(p: Project, behaviours: Record<string, Behaviour> = {}) {
+/**
+ * A runner that counts lines and settles the delivery through the real folder source (archive), and lets a test
+ * decide per file name what goes wrong. The source, the store and the lock stay real.
+ */
+function fakeRunner(behaviours: Record<string, Behaviour> = {}) {
   const calls: string[] = [];
-  const quarantined: { file: string; code: string; message: string }[] = [];
   const attempts = new Map<string, number>();
-  const pipeline: Pipeline = {
-    openContext: (config) => ({ config, log: silentLogger() }) as unknown as RunContext,
-    closeContext: () => undefined,
-    async processFile(file, _ctx, opts) {
-      const name = path.basename(file);
-      const attempt = (attempts.get(name) ?? 0) + 1;
-      attempts.set(name, attempt);
-      calls.push(name);
-      const custom = await behaviours[name]?.(file, opts, attempt);
+  const runner: BatchRunner = {
+    async run(d, opts = {}) {
+      const attempt = (attempts.get(d.name) ?? 0) + 1;
+      attempts.set(d.name, attempt);
+      calls.push(d.name);
+      const custom = await behaviours[d.name]?.(d, opts, attempt);
       if (custom) return custom;
-      const rows = readFileSync(file, 'utf8').trim().split('\n').length - 1;
-      const dest = path.join(p.archive, name);
-      await fs.mkdir(p.archive, { recursive: true });
-      await fs.rename(file, dest);
-      return { file: name, status: 'loaded', batchId: `b-${name}`, rowsIn: rows, loaded: rows, rejected: 0, rejectedByReason: {}, duplicates: 0, flagged: 0, clipped: 0, ms: 1, movedTo: dest };
-    },
-    async quarantineFile(file, config, reason) {
-      quarantined.push({ file: path.basename(file), code: reason.code, message: reason.message });
-      const dest = path.join(config.resolved.quarantine, path.basename(file));
-      await fs.mkdir(config.resolved.quarantine, { recursive: true });
-      await fs.rename(file, dest);
-      return dest;
+      const rows = readFileSync(d.path, 'utf8').trim().split('\n').length - 1;
+      const movedTo = await d.done();
+      return { file: d.name, status: 'loaded', batchId: `b-${d.name}`, rowsIn: rows, loaded: rows, rejected: 0, rejectedByReason: {}, duplicates: 0, flagged: 0, clipped: 0, ms: 1, movedTo };
     },
   };
-  return { pipeline, calls, quarantined, attempts };
+  return { runner: () => runner, calls, attempts };
+}
+
+/** The reason files in quarantine/, parsed. */
+function reasons(p: Project): { file: string; reason: string; message: string }[] {
+  return listDir(p.quarantine)
+    .filter((n) => n.endsWith('.reason.json'))
+    .map((n) => JSON.parse(readFileSync(path.join(p.quarantine, n), 'utf8')));
 }
 
 function project(watch: Record<string, unknown> = {}): Project {
@@ -61,7 +59,7 @@ function recorder(): AlertTransport & { messages: AlertMessage[] } {
   return { name: 'test', messages, send: async (m) => void messages.push(m) };
 }
 
-describe('daemon (stand-in pipeline)', () => {
+describe('watch loop (stand-in runner; real source, store and lock)', () => {
   it('drains a backlog larger than the queue, oldest first, refilling from disk', async () => {
     const p = project({ queue_limit: 4 });
     const t = Date.now() / 1000 - 1000;
@@ -72,8 +70,8 @@ describe('daemon (stand-in pipeline)', () => {
       utimesSync(path.join(p.incoming, name), t + i, t + i);
       names.push(name);
     }
-    const f = fakePipeline(p);
-    const s = await runDaemon(p.config(), { drain: true, pipeline: f.pipeline });
+    const f = fakeRunner();
+    const s = await runWatch(p.config(), { drain: true, runner: f.runner });
     expect(f.calls).toEqual(names);
     expect(s).toMatchObject({ stoppedBy: 'drained', files: 30, loaded: 30, rowsIn: 60, failed: 0 });
     expect(incomingFiles(p)).toEqual([]);
@@ -82,12 +80,12 @@ describe('daemon (stand-in pipeline)', () => {
   it('retries a transient error with backoff, then loads', async () => {
     const p = project();
     p.drop('events_1.csv', eventsCsv(0, 3));
-    const f = fakePipeline(p, {
-      'events_1.csv': (_f, _o, attempt) => {
+    const f = fakeRunner({
+      'events_1.csv': (_d, _o, attempt) => {
         if (attempt < 3) throw transient();
       },
     });
-    const s = await runDaemon(p.config(), { drain: true, pipeline: f.pipeline, retryBaseMs: 10 });
+    const s = await runWatch(p.config(), { drain: true, runner: f.runner, retryBaseMs: 10 });
     expect(f.calls).toEqual(['events_1.csv', 'events_1.csv', 'events_1.csv']);
     expect(s).toMatchObject({ loaded: 1, failed: 0 });
   });
@@ -96,7 +94,7 @@ describe('daemon (stand-in pipeline)', () => {
     const p = project();
     p.drop('events_1.csv', eventsCsv(0, 3));
     p.drop('events_2.csv', eventsCsv(3, 3));
-    const f = fakePipeline(p, {
+    const f = fakeRunner({
       'events_1.csv': () => {
         throw transient('EBUSY');
       },
@@ -104,7 +102,7 @@ describe('daemon (stand-in pipeline)', () => {
     const alerts = recorder();
     const cfg = p.config();
     cfg.alerts.enabled = true;
-    const s = await runDaemon(cfg, { drain: true, pipeline: f.pipeline, retryAttempts: 3, retryBaseMs: 5, alertTransports: [alerts] });
+    const s = await runWatch(cfg, { drain: true, runner: f.runner, retryAttempts: 3, retryBaseMs: 5, alertTransports: [alerts] });
     expect(f.attempts.get('events_1.csv')).toBe(3);
     expect(s).toMatchObject({ loaded: 1, failed: 1, stoppedBy: 'drained' });
     expect(incomingFiles(p)).toEqual(['events_1.csv']);
@@ -116,7 +114,7 @@ describe('daemon (stand-in pipeline)', () => {
     p.drop('events_1.csv', eventsCsv(0, 3));
     p.drop('events_2.csv', eventsCsv(3, 3));
     p.drop('events_3.csv', eventsCsv(6, 3));
-    const f = fakePipeline(p, {
+    const f = fakeRunner({
       'events_2.csv': () => {
         throw new TypeError('cannot parse pt-00042 born 1961-04-03');
       },
@@ -125,12 +123,13 @@ describe('daemon (stand-in pipeline)', () => {
     const results: BatchResult[] = [];
     const cfg = p.config();
     cfg.alerts.enabled = true;
-    const s = await runDaemon(cfg, { drain: true, pipeline: f.pipeline, alertTransports: [alerts], onBatch: (r) => results.push(r) });
+    const s = await runWatch(cfg, { drain: true, runner: f.runner, alertTransports: [alerts], onBatch: (r) => results.push(r) });
     expect(s).toMatchObject({ files: 3, loaded: 2, quarantined: 1 });
-    expect(f.quarantined).toHaveLength(1);
-    expect(f.quarantined[0]).toMatchObject({ file: 'events_2.csv', code: 'internal_error' });
-    expect(f.quarantined[0].message).toMatch(/^TypeError at /);
-    expect(f.quarantined[0].message).not.toMatch(/pt-000|1961/);
+    const q = reasons(p);
+    expect(q).toHaveLength(1);
+    expect(q[0]).toMatchObject({ file: 'events_2.csv', reason: 'internal_error' });
+    expect(q[0].message).toMatch(/^TypeError at /);
+    expect(q[0].message).not.toMatch(/pt-000|1961/);
     expect(results.map((r) => `${r.file}:${r.status}`)).toEqual(['events_1.csv:loaded', 'events_2.csv:quarantined', 'events_3.csv:loaded']);
     expect(alerts.messages).toHaveLength(1);
     expect(alerts.messages[0].text).toContain('reason: internal_error');
@@ -143,7 +142,7 @@ describe('daemon (stand-in pipeline)', () => {
     p.drop('events_2.csv', eventsCsv(3, 3));
     let entered!: () => void;
     const inBatch = new Promise<void>((r) => (entered = r));
-    const slow: Behaviour = (_file, opts) =>
+    const slow: Behaviour = (_d, opts) =>
       new Promise((resolve, reject) => {
         entered();
         const t = setTimeout(resolve, 400);
@@ -153,8 +152,8 @@ describe('daemon (stand-in pipeline)', () => {
         });
       });
     // graceful: the batch finishes (and is archived); the second file is not started
-    const f = fakePipeline(p, { 'events_1.csv': slow });
-    const h = await startDaemon(p.config(), { pipeline: f.pipeline });
+    const f = fakeRunner({ 'events_1.csv': slow });
+    const h = await startWatch(p.config(), { runner: f.runner });
     await inBatch;
     h.stop();
     const s = await h.done;
@@ -165,8 +164,8 @@ describe('daemon (stand-in pipeline)', () => {
 
     // forced: rolled back, the file stays in incoming/
     const again = new Promise<void>((r) => (entered = r));
-    const f2 = fakePipeline(p, { 'events_2.csv': slow });
-    const h2 = await startDaemon(p.config(), { pipeline: f2.pipeline });
+    const f2 = fakeRunner({ 'events_2.csv': slow });
+    const h2 = await startWatch(p.config(), { runner: f2.runner });
     await again;
     h2.stop({ force: true });
     expect(await h2.done).toMatchObject({ rolledBack: 1, loaded: 0 });
@@ -178,15 +177,15 @@ describe('daemon (stand-in pipeline)', () => {
     p.drop('events_1.csv', eventsCsv(0, 3));
     let entered!: () => void;
     const inBatch = new Promise<void>((r) => (entered = r));
-    const f = fakePipeline(p, {
-      'events_1.csv': (_file, opts) =>
+    const f = fakeRunner({
+      'events_1.csv': (_d, opts) =>
         new Promise((_resolve, reject) => {
           entered();
           opts.signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
         }),
     });
     const ctl = new AbortController();
-    const done = runDaemon(p.config(), { pipeline: f.pipeline, signal: ctl.signal });
+    const done = runWatch(p.config(), { runner: f.runner, signal: ctl.signal });
     await inBatch;
     const t0 = Date.now();
     ctl.abort();
@@ -197,8 +196,8 @@ describe('daemon (stand-in pipeline)', () => {
 
   it('picks up files that arrive while it runs, and holds back an in-place write cut mid-line', async () => {
     const p = project({ stable_ms: 100 });
-    const f = fakePipeline(p);
-    const h = await startDaemon(p.config(), { pipeline: f.pipeline });
+    const f = fakeRunner();
+    const h = await startWatch(p.config(), { runner: f.runner });
     p.drop('events_a.csv', eventsCsv(0, 2));
     await waitFor(() => f.calls.includes('events_a.csv'), 5_000, 'watcher pickup');
     // paused longer than stable_ms, but cut mid-line: it must hold still 4 x stable_ms
@@ -217,8 +216,8 @@ describe('daemon (stand-in pipeline)', () => {
 
   it('with a full queue, leaves the rest on disk and fetches it as room frees up', async () => {
     const p = project({ queue_limit: 1 });
-    const f = fakePipeline(p, { 'events_0.csv': () => new Promise((r) => setTimeout(r, 200)).then(() => undefined) });
-    const h = await startDaemon(p.config(), { pipeline: f.pipeline });
+    const f = fakeRunner({ 'events_0.csv': () => new Promise((r) => setTimeout(r, 200)).then(() => undefined) });
+    const h = await startWatch(p.config(), { runner: f.runner });
     for (let i = 0; i < 6; i++) p.drop(`events_${i}.csv`, eventsCsv(i, 1));
     await waitFor(() => incomingFiles(p).length === 0, 10_000, 'all six');
     h.stop();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireLock, LockHeldError } from '../../src/watch/lock.js';
+import { acquireLock, LockHeldError } from '../../src/core/lock.js';
 import { REPO } from '../helpers/watch-project.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'medetl-lock-'));

@@ -5,12 +5,12 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backoffDelay, retry } from '../../src/core/retry.js';
-import { batchJson, batchLine, createReporter } from '../../src/watch/console.js';
-import { describeError } from '../../src/watch/daemon.js';
-import { FileQueue } from '../../src/watch/queue.js';
-import { compileGlob, isTempName, nameFilter, scanIncoming } from '../../src/watch/scan.js';
-import { endsWithNewline, judge } from '../../src/watch/stable.js';
-import type { BatchResult } from '../../src/pipeline/run.js';
+import { batchJson, batchLine, createReporter } from '../../src/commands/console.js';
+import { describeError } from '../../src/core/errors.js';
+import { FileQueue } from '../../src/sources/folder/queue.js';
+import { compileGlob, isTempName, nameFilter, scanIncoming } from '../../src/sources/folder/scan.js';
+import { endsWithNewline, judge } from '../../src/sources/folder/stable.js';
+import type { BatchResult } from '../../src/runner.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'medetl-units-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

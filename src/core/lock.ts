@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, promises as fs, readFileSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../commands/common.js';
-import { sleep } from '../core/fsx.js';
+import { UserError } from './errors.js';
+import { sleep } from './retry.js';
 
 export interface LockInfo {
   pid: number;
@@ -22,15 +22,19 @@ export class LockHeldError extends UserError {
   constructor(
     readonly lockFile: string,
     readonly holder: LockInfo | null,
+    purpose: LockPurpose,
   ) {
     const who = holder ? `pid ${holder.pid} on ${holder.hostname}, since ${holder.started}` : 'holder unknown';
     super(
-      `another medetl daemon is watching ${path.dirname(lockFile)} (${who}). Stop it first; ` +
+      `another medetl ${purpose === 'watch' ? 'daemon is watching' : 'process is writing to'} ${path.dirname(lockFile)} (${who}). Stop it first; ` +
         `if it is gone for sure, delete ${lockFile}.`,
       'lock_held',
     );
   }
 }
+
+/** What a lock guards: one watcher per incoming folder, one writer per output folder. */
+export type LockPurpose = 'watch' | 'write';
 
 export interface LockHandle {
   readonly file: string;
@@ -81,6 +85,17 @@ function procStart(pid: number): { startMs: number; zombie: boolean } | null {
     return { startMs: Number(btime[1]) * 1000 + (Number(fields[19]) / 100) * 1000, zombie: fields[0] === 'Z' };
   } catch {
     return null;
+  }
+}
+
+/** Whether a process with this pid runs on this host (EPERM: it exists, owned by someone else). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
@@ -183,7 +198,7 @@ function handle(file: string, info: LockInfo, tookOverFrom: LockInfo | null): Lo
  * Take the lock, or throw LockHeldError when a live daemon holds it. A lock from another host is never taken
  * over (its process cannot be checked from here).
  */
-export async function acquireLock(file: string): Promise<LockHandle> {
+export async function acquireLock(file: string, purpose: LockPurpose = 'watch'): Promise<LockHandle> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const me = newInfo();
   const content = `${JSON.stringify(me)}\n`;
@@ -193,7 +208,7 @@ export async function acquireLock(file: string): Promise<LockHandle> {
     const seen = await readLock(file);
     if (!seen) continue; // released meanwhile: try the exclusive create again
     if (seen.info) {
-      if (seen.info.hostname !== me.hostname || holderAlive(seen.info)) throw new LockHeldError(file, seen.info);
+      if (seen.info.hostname !== me.hostname || holderAlive(seen.info)) throw new LockHeldError(file, seen.info, purpose);
     } else if (Date.now() - seen.mtimeMs < UNREADABLE_STALE_MS) {
       await sleep(100); // another daemon between its open and its write
       continue;
@@ -220,5 +235,5 @@ export async function acquireLock(file: string): Promise<LockHandle> {
     }
   }
   const last = await readLock(file);
-  throw new LockHeldError(file, last?.info ?? null);
+  throw new LockHeldError(file, last?.info ?? null, purpose);
 }

@@ -1,31 +1,25 @@
-// Parquet sink: one immutable part per batch under masked_out/parts/, so appending batch N costs
-// O(batch). Built with apache-arrow straight from the batch's typed arrays and encoded by
-// parquet-wasm (Rust's parquet crate): dictionary or plain encodings, Snappy by default, writer
-// version 1 (no DELTA_* encodings, which Power BI's reader has rejected), DATE/INT32/DOUBLE types.
-// parquetjs-lite measured ~25k rows/s at 750 MB RSS here and cannot append (see README).
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+// Parquet encoding: Arrow tables built straight from the masked batch's typed arrays, encoded by parquet-wasm
+// (Rust's parquet crate): dictionary or plain encodings, Snappy by default, writer version 1 (no DELTA_* encodings,
+// which Power BI's reader has rejected), DATE/INT32/DOUBLE/UTF8 types. parquetjs-lite measured ~25k rows/s at
+// 750 MB RSS here and cannot append (see README).
+import { promises as fs, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm/esm/parquet_wasm.js';
-import { emptyMaskedBatch, type MaskedBatch } from '../pipeline/deid.js';
-import { NULL_INT } from '../pipeline/types.js';
-import { retryFs, writeFileSynced } from '../core/fsx.js';
-import { PART_PREFIX, PART_SUFFIX, TMP_SUFFIX, partName } from './sink.js';
+import type { MaskedBatch } from '../../pipeline/deid.js';
+import { NULL_INT } from '../../pipeline/types.js';
 
 export type ParquetCompression = 'snappy' | 'zstd' | 'gzip' | 'uncompressed';
 
 let wasmReady = false;
-function initWasm(): void {
+export function initWasm(): void {
   if (wasmReady) return;
   const require = createRequire(import.meta.url);
   pw.initSync({ module: readFileSync(require.resolve('parquet-wasm/esm/parquet_wasm_bg.wasm')) });
   wasmReady = true;
 }
 
-function writerProperties(compression: ParquetCompression): pw.WriterProperties {
+export function writerProperties(compression: ParquetCompression): pw.WriterProperties {
   const codec = {
     snappy: pw.Compression.SNAPPY,
     zstd: pw.Compression.ZSTD,
@@ -162,7 +156,7 @@ export function sliceColumns(b: MaskedColumns, from: number, to: number): Masked
   };
 }
 
-async function pipeEncoded(encoded: ReadableStream, file: string): Promise<void> {
+export async function pipeEncoded(encoded: ReadableStream, file: string): Promise<void> {
   const fh = await fs.open(file, 'w');
   try {
     for await (const chunk of encoded as unknown as AsyncIterable<Uint8Array>) await fh.write(chunk);
@@ -216,147 +210,3 @@ export class PartEncoder {
   }
 }
 
-/** Encoder thread: one per process, started on first use, so Parquet encoding overlaps SQLite inserts. */
-let worker: Worker | null = null;
-let nextJob = 0;
-const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
-const workerFile = fileURLToPath(new URL('./parquet-worker.js', import.meta.url));
-
-function encoderThread(): Worker | null {
-  if (worker) return worker;
-  if (!existsSync(workerFile)) return null; // running from TypeScript sources (tests): encode inline
-  const w = new Worker(workerFile);
-  worker = w;
-  w.unref();
-  w.on('message', (m: { id: number; error?: string }) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (pending.size === 0) w.unref();
-    if (m.error) p.reject(new Error(`parquet encoder: ${m.error}`));
-    else p.resolve();
-  });
-  w.on('error', (err) => {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    worker = null;
-  });
-  return w;
-}
-
-export type EncoderMessage =
-  | { type: 'open'; id: number; file: string; compression: ParquetCompression }
-  | { type: 'rows'; id: number; columns: MaskedColumns }
-  | { type: 'finish'; id: number }
-  | { type: 'abort'; id: number };
-
-/** Step 3 of the protocol: a part under its temporary name, written row group by row group. */
-export interface PartWriter {
-  readonly tmp: string;
-  /** Queue rows [from, to) of the batch for encoding; returns at once. */
-  write(b: MaskedBatch, from: number, to: number): void;
-  /** All rows written: flush and fsync the temporary file. */
-  finish(): Promise<string>;
-  /** Give up: the temporary file is removed. */
-  abort(): Promise<void>;
-}
-
-export function openPart(partsDir: string, batchId: string, compression: ParquetCompression): PartWriter {
-  const tmp = path.join(partsDir, partName(batchId) + TMP_SUFFIX);
-  const w = encoderThread();
-  if (!w) {
-    const enc = new PartEncoder(tmp, compression);
-    return {
-      tmp,
-      write: (b, from, to) => enc.push(sliceColumns(b, from, to)),
-      finish: async () => (await enc.finish(), tmp),
-      abort: () => enc.abort(),
-    };
-  }
-  const id = nextJob++;
-  const done = new Promise<void>((resolve, reject) => pending.set(id, { resolve, reject }));
-  done.catch(() => undefined);
-  w.ref();
-  w.postMessage({ type: 'open', id, file: tmp, compression } satisfies EncoderMessage);
-  return {
-    tmp,
-    write: (b, from, to) => w.postMessage({ type: 'rows', id, columns: sliceColumns(b, from, to) } satisfies EncoderMessage),
-    finish: async () => {
-      w.postMessage({ type: 'finish', id } satisfies EncoderMessage);
-      await done;
-      return tmp;
-    },
-    abort: async () => {
-      w.postMessage({ type: 'abort', id } satisfies EncoderMessage);
-      await done.catch(() => undefined);
-      await fs.rm(tmp, { force: true });
-    },
-  };
-}
-
-/** Step 5: after the SQLite commit. */
-export async function publishPart(tmp: string): Promise<string> {
-  const final = tmp.slice(0, -TMP_SUFFIX.length);
-  await retryFs(() => fs.rename(tmp, final));
-  return final;
-}
-
-export async function listParts(partsDir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await fs.readdir(partsDir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => n.startsWith(PART_PREFIX) && n.endsWith(PART_SUFFIX))
-    .sort()
-    .map((n) => path.join(partsDir, n));
-}
-
-/** Row count per batch_id of one part (verify). */
-export async function readPartCounts(file: string): Promise<Map<string, number>> {
-  initWasm();
-  const bytes = await fs.readFile(file);
-  const t = arrow.tableFromIPC(pw.readParquet(bytes, { columns: ['batch_id'] }).intoIPCStream());
-  const out = new Map<string, number>();
-  const col = t.getChild('batch_id');
-  if (!col) return out;
-  for (let i = 0; i < t.numRows; i++) {
-    const id = String(col.get(i));
-    out.set(id, (out.get(id) ?? 0) + 1);
-  }
-  return out;
-}
-
-/**
- * One Parquet file with every part's rows, for Power BI's Parquet connector. Streams part by part
- * (memory bounded by the largest part), writes a temporary file, then renames it into place.
- */
-export async function compactParts(partsDir: string, outFile: string, compression: ParquetCompression): Promise<{ parts: number; rows: number }> {
-  initWasm();
-  const parts = await listParts(partsDir);
-  let rows = 0;
-  let k = 0;
-  const source = new ReadableStream({
-    async pull(controller) {
-      if (k >= parts.length) {
-        controller.close();
-        return;
-      }
-      const table = pw.readParquet(await fs.readFile(parts[k++]));
-      for (const batch of table.recordBatches()) {
-        rows += batch.numRows;
-        controller.enqueue(batch);
-      }
-    },
-  });
-  const tmp = `${outFile}.${process.pid}${TMP_SUFFIX}`;
-  if (parts.length === 0) {
-    await writeFileSynced(tmp, encodeParquet(toArrow(emptyMaskedBatch('empty')), compression));
-  } else {
-    await pipeEncoded(await pw.transformParquetStream(source, writerProperties(compression)), tmp);
-  }
-  await retryFs(() => fs.rename(tmp, outFile));
-  return { parts: parts.length, rows };
-}

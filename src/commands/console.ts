@@ -3,25 +3,14 @@
 // stdout for scripts (type "batch" per file, one "summary" at the end); nothing else goes to stdout.
 // Counts, codes and file names only: never a row value.
 import path from 'node:path';
-import type { BatchResult } from '../pipeline/run.js';
+import type { FailedFile, Reporter } from '../drive.js';
+import type { BatchResult } from '../runner.js';
+import { printable } from '../ops/safe-name.js';
+
+export type { FailedFile, Reporter };
 
 export type OutputMode = 'human' | 'quiet' | 'json' | 'silent';
 
-/** A file the daemon gave up on for now (retries exhausted, or it could not be quarantined). */
-export interface FailedFile {
-  file: string;
-  code: string;
-  attempts: number;
-}
-
-export interface Reporter {
-  info(message: string): void;
-  error(message: string): void;
-  batch(r: BatchResult): void;
-  failed(f: FailedFile): void;
-  progress(file: string, rowsRead: number, bytesRead: number, totalBytes: number, elapsedMs: number): void;
-  summary(s: object, line: string): void;
-}
 
 interface Streams {
   out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -36,7 +25,7 @@ function n(x: number): string {
 }
 
 export function batchLine(r: BatchResult): string {
-  const file = path.basename(r.file);
+  const file = printable(path.basename(r.file));
   const counts = `rows ${n(r.rowsIn)}  loaded ${n(r.loaded)}  rejected ${n(r.rejected)}  flagged ${n(r.flagged)}  duplicates ${n(r.duplicates)}`;
   const reason = r.reason ? `  reason ${r.reason.code}` : '';
   const status = r.status === 'skipped_duplicate' ? 'skipped' : r.status;
@@ -92,7 +81,7 @@ export function createReporter(mode: OutputMode, streams: Streams = { out: proce
       else if (r.status === 'quarantined') err.write(`${batchLine(r)}\n`);
     },
     failed(f) {
-      const file = path.basename(f.file);
+      const file = printable(path.basename(f.file));
       if (mode === 'json') {
         out.write(`${JSON.stringify({ type: 'batch', time: new Date().toISOString(), file, status: 'failed', reason: { code: f.code }, attempts: f.attempts })}\n`);
         return;
@@ -107,7 +96,7 @@ export function createReporter(mode: OutputMode, streams: Streams = { out: proce
       if (now - lastProgress < PROGRESS_EVERY_MS) return;
       lastProgress = now;
       const pct = totalBytes > 0 ? Math.min(100, Math.floor((bytesRead / totalBytes) * 100)) : 0;
-      const line = `  ${path.basename(file)}  ${String(pct).padStart(3)}%  ${n(rowsRead)} rows`;
+      const line = `  ${printable(path.basename(file))}  ${String(pct).padStart(3)}%  ${n(rowsRead)} rows`;
       const width = out.columns && out.columns > 20 ? out.columns : 80;
       out.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
       progressShown = true;

@@ -1,6 +1,7 @@
-// The Parquet encoder thread (see openPart in parquet.ts): row groups in, an fsynced file out.
+// The Parquet encoder thread (see openPart in encoder.ts): row groups in, an fsynced file out.
 import { parentPort } from 'node:worker_threads';
-import { PartEncoder, type EncoderMessage } from './parquet.js';
+import { PartEncoder } from './encode.js';
+import type { EncoderMessage } from './encoder.js';
 
 const open = new Map<number, PartEncoder>();
 

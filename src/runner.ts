@@ -1,0 +1,254 @@
+// The runner: one delivery through the exactly-once protocol. `process`, `watch` and `worker` all use it; the
+// store, the file sinks, the outbox sinks and the source behind it are chosen by compose.ts.
+//
+// THE EXACTLY-ONCE PROTOCOL (the one place it is written down; a SIGKILL may land between any two steps):
+//   1. Read the delivery, computing its content key while reading (a keyed hash: nothing in the release is an
+//      unkeyed hash of raw data). The pure stages run: schema, duplicates within the batch.
+//   2. store.begin(content): content already committed (under any file name) -> delivery.done(), finished.
+//      Otherwise a transaction is open; the cross-batch duplicate fingerprints are marked in it.
+//   3. Clean, QC and de-identification run; the file sinks stage their files under temporary names while the
+//      transaction inserts the same rows, chunk by chunk.
+//   4. The file sinks seal (fsync); the transaction commits the ledger row naming the staged files, with the
+//      metrics, rejects, outbox chunks and BI tables. THIS is the moment the batch exists.
+//   5. The file sinks publish (rename); delivery.done() archives the raw file (NATS: ack).
+// A crash before 4 leaves staged files that recovery deletes (the store reports them abandoned) and a raw file
+// that is read again; between 4 and 5, staged files that recovery publishes and a raw file that step 2 finds
+// committed. Recovery runs only where it may (compose.ts): the SQLite writer holding the output lock, or any
+// worker for batches whose writer is gone (PostgreSQL advisory locks tell).
+import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import type { Config } from './config/load.js';
+import type { HmacKey } from './config/key.js';
+import { abortError, BatchError, CsvError } from './core/errors.js';
+import type { Clock } from './core/time.js';
+import type { Logger } from './ops/log.js';
+import { contentKey, DEID_RULESET_VERSION, deidentify, eventFingerprints, headKey, type MaskedBatch } from './pipeline/deid.js';
+import { filterRows } from './pipeline/clean.js';
+import { checkThresholds } from './pipeline/qc.js';
+import { readCsvFile } from './pipeline/read.js';
+import { countRejects, RawBatchBuilder, resolveHeader } from './pipeline/schema.js';
+import { cleanAndCheck, dropDuplicatesWithin } from './pipeline/stages.js';
+import type { BatchCounts, RawBatch } from './pipeline/types.js';
+import type { FileSink, StagedFiles } from './sinks/file-sink.js';
+import type { OutboxSink } from './sinks/outbox.js';
+import { writeRejects } from './sources/quarantine.js';
+import type { Delivery } from './sources/source.js';
+import type { BatchTransaction, ContentRef, LedgerEntry, OutboxWrite, Store } from './stores/store.js';
+
+/** Rows per chunk: the store inserts them while the file sinks encode them (one Parquet row group each). */
+export const CHUNK_ROWS = 65_536;
+
+export type BatchStatus = 'loaded' | 'skipped_duplicate' | 'quarantined';
+
+export interface BatchResult extends BatchCounts {
+  /** The file's base name. */
+  file: string;
+  status: BatchStatus;
+  batchId: string | null;
+  ms: number;
+  reason?: { code: string; message: string };
+  warnings?: string[];
+  movedTo?: string;
+}
+
+export interface RunnerParts {
+  config: Config;
+  key: HmacKey;
+  log: Logger;
+  store: Store;
+  fileSinks: readonly FileSink[];
+  outboxSinks: readonly OutboxSink[];
+  clock: Clock;
+  /** Checked before each batch: the output lock is still ours, the store is still the one we opened. */
+  preflight?: () => Promise<void>;
+}
+
+export interface RunOptions {
+  onProgress?: (rowsRead: number, bytesRead: number, totalBytes: number) => void;
+  /** Aborts the batch (rolled back); combined with the delivery's own signal. */
+  signal?: AbortSignal;
+}
+
+/** Batch ids are random, with no date in them (a processing time would date the encounters of a streaming feed). */
+export function newBatchId(): string {
+  return randomBytes(10).toString('hex');
+}
+
+/** A row-count estimate from the file size and the header's width (~10 bytes a field, +5%), capped. */
+function expectedRows(size: number | null, header: string[]): number {
+  return size === null ? 1024 : Math.min((size / (header.length * 10)) * 1.05, 2_000_000);
+}
+
+/** A public table, so a plain hash names it; 16 hex digits tell versions apart. */
+function zip3TableHash(prefixes: readonly string[]): string {
+  return createHash('sha256').update([...prefixes].sort().join(',')).digest('hex').slice(0, 16);
+}
+
+export class Runner {
+  private readonly zip3Hash: string;
+  private readonly restrictedZip3: ReadonlySet<string>;
+
+  constructor(private readonly parts: RunnerParts) {
+    this.zip3Hash = zip3TableHash(parts.config.zip3_restricted.prefixes);
+    this.restrictedZip3 = new Set(parts.config.zip3_restricted.prefixes);
+  }
+
+  get log(): Logger {
+    return this.parts.log;
+  }
+
+  /**
+   * One delivery, exactly once. Bad content ends quarantined (returned, never thrown); an abort, a transient failure
+   * or an unexpected error is thrown with the transaction rolled back and nothing staged left behind, so the
+   * caller (drive.ts) can retry the delivery or quarantine it.
+   */
+  async run(d: Delivery, opts: RunOptions = {}): Promise<BatchResult> {
+    const { config, log, store, key, clock } = this.parts;
+    const t0 = performance.now();
+    const startedAtMs = clock();
+    const name = d.name;
+    const result: BatchResult = {
+      file: name, status: 'loaded', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
+      flagged: 0, clipped: 0, ms: 0,
+    };
+    const signal = opts.signal ? AbortSignal.any([opts.signal, d.signal]) : d.signal;
+    const checkAbort = () => {
+      if (signal.aborted) throw abortError();
+    };
+    let size: number | null = null;
+    try {
+      size = statSync(d.path).size;
+    } catch {
+      // vanished: the read below reports it
+    }
+    let content: ContentRef | null = null;
+    let tx: BatchTransaction | null = null;
+    let staged: StagedFiles[] = [];
+    try {
+      await this.parts.preflight?.();
+      // 1. read + schema, streaming; the content key covers exactly the bytes processed.
+      let builder: RawBatchBuilder | null = null;
+      const read = await readCsvFile(
+        d.path,
+        (fields, line) => {
+          if (builder) return builder.add(fields, line);
+          builder = new RawBatchBuilder(resolveHeader(fields), config.input.timezone, expectedRows(size, fields));
+        },
+        { signal, onProgress: opts.onProgress && ((bytes, total) => opts.onProgress!(builder?.rowsIn ?? 0, bytes, total)) },
+      );
+      content = { contentKey: contentKey(key, read.sha256), headKey: headKey(key, read.headSha256), startOffset: 0, endOffset: read.bytes };
+
+      // 2. begin, unless this content is committed already.
+      const batchId = newBatchId();
+      const begun = await store.begin(content, batchId);
+      if (begun.kind === 'committed') {
+        result.status = 'skipped_duplicate';
+        result.batchId = begun.batchId;
+        result.movedTo = await d.done();
+        log.info({ event: 'batch_skipped_duplicate', file: name, batch_id: begun.batchId }, 'content already loaded');
+        result.ms = Math.round(performance.now() - t0);
+        return result;
+      }
+      tx = begun.tx;
+      if (!builder) throw new BatchError('empty_file', 'the file has no header line');
+      const b = builder as RawBatchBuilder;
+      // One variable through the stages, so columns a stage replaced can be freed (1M rows: ~50 MB each).
+      let batch: RawBatch = b.finish();
+      result.rowsIn = b.rowsIn;
+      result.rejected = b.rejects.length;
+      result.rejectedByReason = countRejects(b.rejects);
+      checkAbort();
+      const dedup = dropDuplicatesWithin(batch);
+      result.duplicates = dedup.duplicates;
+      batch = dedup.batch;
+      const fresh = filterRows(batch, await tx.markSeen(eventFingerprints(batch, key)));
+      result.duplicates += batch.n - fresh.n;
+
+      // 3. clean + QC, then de-identification: the only way to a MaskedBatch.
+      const q = cleanAndCheck(fresh, config);
+      batch = q.batch;
+      checkAbort();
+      result.loaded = batch.n;
+      result.flagged = q.flaggedRows;
+      result.clipped = q.clippedRows;
+      const warnings = checkThresholds(
+        { rowsIn: result.rowsIn, rejected: result.rejected, loaded: result.loaded, flaggedRows: result.flagged },
+        config.thresholds,
+      );
+      if (warnings.length) {
+        result.warnings = warnings;
+        log.warn({ event: 'qc_threshold_warning', file: name, warnings }, 'batch thresholds exceeded (action: flag)');
+      }
+      result.batchId = batchId;
+      const masked = deidentify(batch, { key, profile: config.deid.profile, restrictedZip3: this.restrictedZip3, batchId, nowMs: startedAtMs });
+      checkAbort();
+
+      // File sinks stage while the transaction inserts the same rows, chunk by chunk. Between chunks the event loop
+      // runs, so a stop is seen at once and an abort rolls back here.
+      staged = this.parts.fileSinks.map((s) => s.stage(batchId));
+      let from = 0;
+      do {
+        const to = Math.min(from + CHUNK_ROWS, masked.n);
+        await Promise.all([...staged.map((s) => s.write(masked, from, to)), tx.insertRows(masked, from, to)]);
+        from = to;
+        d.keepAlive();
+        await new Promise<void>((r) => setImmediate(r));
+        checkAbort();
+      } while (from < masked.n);
+      await writeRejects(config.resolved.quarantine, name, b.rejects);
+
+      // 4. seal, then commit: the moment the batch exists.
+      const files = (await Promise.all(staged.map((s) => s.seal()))).flat();
+      checkAbort();
+      const entry: LedgerEntry = {
+        ...content, batchId, files, rowsIn: result.rowsIn, loaded: result.loaded, rejected: result.rejected,
+        rejectedByReason: result.rejectedByReason, duplicates: result.duplicates, flagged: result.flagged, clipped: result.clipped,
+        keyId: key.id, keyMode: 'hmac', deidProfile: config.deid.profile, zip3Vintage: config.zip3_restricted.version,
+        zip3TableHash: this.zip3Hash, rulesetVersion: DEID_RULESET_VERSION, warnings,
+      };
+      await tx.commit({
+        entry, metrics: q.metrics, outbox: this.outboxWrites(masked), drift: [], attestation: null,
+        private: { sourceName: name, arrivedAtMs: d.arrivedAtMs, startedAtMs, committedAtMs: clock(), ms: Math.round(performance.now() - t0) },
+      });
+      tx = null;
+    } catch (err) {
+      await tx?.rollback().catch(() => undefined);
+      await Promise.all(staged.map((s) => s.abort().catch(() => undefined)));
+      if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, result, content, t0);
+      throw err;
+    }
+    // 5. Committed. What follows can fail without undoing it: recovery publishes a part left temporary, and a raw
+    // file left behind is found committed next time.
+    try {
+      await Promise.all(staged.map((s) => s.publish()));
+      result.movedTo = await d.done();
+    } catch (err) {
+      log.warn({ event: 'post_commit_step_failed', file: name, batch_id: result.batchId, code: (err as NodeJS.ErrnoException).code }, 'batch committed; finishing step will be retried');
+    }
+    result.ms = Math.round(performance.now() - t0);
+    log.info(
+      {
+        event: 'batch_loaded', file: name, batch_id: result.batchId, rows_in: result.rowsIn, loaded: result.loaded,
+        rejected: result.rejected, rejected_by_reason: result.rejectedByReason, duplicates: result.duplicates,
+        flagged: result.flagged, clipped: result.clipped, ms: result.ms, key_id: key.id,
+      },
+      'batch committed',
+    );
+    return result;
+  }
+
+  private outboxWrites(masked: MaskedBatch): OutboxWrite[] {
+    return this.parts.outboxSinks.flatMap((s) => s.chunks(masked).map((c) => ({ sink: s.name, ...c })));
+  }
+
+  private async quarantined(d: Delivery, e: BatchError | CsvError, result: BatchResult, content: ContentRef | null, t0: number): Promise<BatchResult> {
+    const lines = e instanceof CsvError ? [e.line] : e.details.lines;
+    const movedTo = await d.quarantine({
+      code: e.code, message: e.message, lines, columns: e instanceof BatchError ? e.details.columns : undefined,
+      metrics: e instanceof BatchError ? e.details.metrics : undefined,
+    });
+    await this.parts.store.recordQuarantine({ sourceName: d.name, reasonCode: e.code, contentKey: content?.contentKey ?? null, atMs: this.parts.clock() });
+    this.parts.log.warn({ event: 'batch_quarantined', file: d.name, reason: e.code }, 'file quarantined');
+    return { ...result, status: 'quarantined', batchId: null, loaded: 0, reason: { code: e.code, message: e.message }, movedTo, ms: Math.round(performance.now() - t0) };
+  }
+}

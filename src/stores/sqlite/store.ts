@@ -1,0 +1,161 @@
+// The SQLite store (the embedded default): masked_out/cleaned.sqlite in WAL mode, so Power BI (ODBC) can read while
+// a batch is appended, plus the private bookkeeping database outside masked_out/. One writer at a time: the
+// composition module (src/compose.ts) holds the output lock while a writer is open.
+import { randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ensureDir } from '../../core/fsx.js';
+import { isoSeconds } from '../../core/time.js';
+import { UserError } from '../../core/errors.js';
+import { CLEANED_EVENTS_VIEW, PRIVATE_TABLES, RELEASE_TABLES, SCHEMA_VERSION } from '../schema.js';
+import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } from '../store.js';
+import { createTableSql, createViewSql } from './ddl.js';
+import { SqliteLedger } from './ledger.js';
+import { SqliteStatements, SqliteTransaction } from './transaction.js';
+
+export interface SqliteFiles {
+  /** masked_out/cleaned.sqlite */
+  release: string;
+  /** paths.state/private.sqlite */
+  private: string;
+}
+
+/** The identity of a file on disk: a replaced or deleted database is caught before the next batch. */
+function identity(file: string): string | null {
+  try {
+    const st = statSync(file);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+function openDb(file: string, opts: Database.Options = {}): Database.Database {
+  const db = new Database(file, { timeout: 5000, ...opts });
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  return db;
+}
+
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  readonly ledger: SqliteLedger;
+  private readonly st: SqliteStatements;
+  private readonly fileIdentity: string | null;
+  private readonly storeId: string;
+
+  private constructor(
+    readonly files: SqliteFiles,
+    private readonly db: Database.Database,
+    private readonly priv: Database.Database,
+  ) {
+    this.st = new SqliteStatements(db);
+    this.ledger = new SqliteLedger(db, priv);
+    this.fileIdentity = identity(files.release);
+    this.storeId = db.prepare("SELECT value FROM meta WHERE name = 'store_id'").pluck().get() as string;
+  }
+
+  /** The writer: creates or migrates both databases. */
+  static openWriter(files: SqliteFiles): SqliteStore {
+    ensureDir(path.dirname(files.release));
+    ensureDir(path.dirname(files.private));
+    const db = openDb(files.release);
+    const priv = openDb(files.private);
+    try {
+      migrate(db, priv);
+    } catch (err) {
+      db.close();
+      priv.close();
+      throw err;
+    }
+    return new SqliteStore(files, db, priv);
+  }
+
+  /** A reader: read-only connections, no migration, nothing written. Missing files read as an empty ledger. */
+  static openReader(files: SqliteFiles): SqliteLedger {
+    const db = existsSync(files.release) ? new Database(files.release, { readonly: true, fileMustExist: true }) : new Database(':memory:');
+    const priv = existsSync(files.private) ? new Database(files.private, { readonly: true, fileMustExist: true }) : null;
+    return new SqliteLedger(db, priv, () => {
+      db.close();
+      priv?.close();
+    });
+  }
+
+  async begin(content: ContentRef, batchId: string): Promise<Begun> {
+    const done = await this.ledger.committed(content.contentKey);
+    if (done) return { kind: 'committed', batchId: done };
+    return { kind: 'open', tx: new SqliteTransaction(this.st, this.priv, batchId) };
+  }
+
+  async segments(headKey: string): Promise<Segment[]> {
+    const rows = this.db
+      .prepare('SELECT batch_id, content_key, start_offset, end_offset FROM batches WHERE head_key = ? ORDER BY end_offset DESC')
+      .all(headKey) as { batch_id: string; content_key: string; start_offset: number; end_offset: number }[];
+    return rows.map((r) => ({ batchId: r.batch_id, contentKey: r.content_key, startOffset: r.start_offset, endOffset: r.end_offset }));
+  }
+
+  /** One writer holds the output lock, so a batch that is not committed has no live writer: abandoned. */
+  async stagedFates(batchIds: readonly string[]): Promise<Map<string, StagedFate>> {
+    const committed = this.db.prepare('SELECT 1 FROM batches WHERE batch_id = ?').pluck();
+    return new Map(batchIds.map((id) => [id, committed.get(id) ? 'committed' : 'abandoned']));
+  }
+
+  async recordQuarantine(q: QuarantineRecord): Promise<void> {
+    this.priv
+      .prepare('INSERT INTO quarantined (at, source_name, reason_code, content_key) VALUES (?, ?, ?, ?)')
+      .run(isoSeconds(q.atMs), q.sourceName, q.reasonCode, q.contentKey);
+  }
+
+  async checkIdentity(): Promise<void> {
+    const now = identity(this.files.release);
+    if (now === null) {
+      throw new UserError(`the store ${this.files.release} was deleted while medetl was running; stopping (nothing was lost: restart to recreate it)`, 'store_replaced');
+    }
+    if (now !== this.fileIdentity) {
+      throw new UserError(`the store ${this.files.release} was replaced by another file while medetl was running; stopping`, 'store_replaced');
+    }
+    const id = this.db.prepare("SELECT value FROM meta WHERE name = 'store_id'").pluck().get();
+    if (id !== this.storeId) throw new UserError(`the store ${this.files.release} changed identity while medetl was running; stopping`, 'store_replaced');
+  }
+
+  /** The release database connection (the outbox queue opens its own). */
+  get releaseFile(): string {
+    return this.files.release;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.db.close();
+    this.priv.close();
+  }
+}
+
+function migrate(db: Database.Database, priv: Database.Database): void {
+  const hasOld = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cleaned_events'").get() !== undefined;
+  if (hasOld) {
+    throw new UserError(
+      'masked_out/cleaned.sqlite was written by medetl 0.1 (schema 1); this version writes schema 2. Move the old file aside ' +
+        '(and masked_out/parts/) and load the archived raw files again with `medetl process`.',
+      'store_schema_old',
+    );
+  }
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    for (const t of RELEASE_TABLES) db.exec(createTableSql(t));
+    db.exec(createViewSql(CLEANED_EVENTS_VIEW.name, CLEANED_EVENTS_VIEW.select));
+    db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('store_id', ?)").run(randomUUID());
+    db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+  for (const t of PRIVATE_TABLES) priv.exec(createTableSql(t));
+  // Bookkeeping of a batch that never committed (a crash between the two databases' writes).
+  const committed = db.prepare('SELECT 1 FROM batches WHERE batch_id = ?').pluck();
+  const drop = priv.prepare('DELETE FROM batch_sources WHERE batch_id = ?');
+  for (const id of priv.prepare('SELECT batch_id FROM batch_sources').pluck().all() as string[]) if (!committed.get(id)) drop.run(id);
+}
