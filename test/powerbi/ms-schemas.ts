@@ -6,10 +6,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import formats from 'ajv-formats';
+import formatsModule from 'ajv-formats';
 
-// ajv-formats is CommonJS: under NodeNext its default import is the module object, the plugin is on .default.
-const addFormats = (formats as unknown as { default: typeof formats }).default ?? formats;
+// ajv-formats is CommonJS: under NodeNext its default import is module.exports, which also carries the plugin as .default.
+const addFormats = formatsModule.default;
 
 const BASE = 'https://developer.microsoft.com/json-schemas/fabric/';
 const DRAFT7 = 'http://json-schema.org/draft-07/schema#';
