@@ -27,6 +27,11 @@ interface PowerbiOpts {
 
 const SOURCES: SourceKind[] = ['parquet', 'sqlite', 'postgres'];
 
+/** Absolute as given when it already is, in this machine's convention or Windows' (a project made here for a PC). */
+function absolute(p: string): string {
+  return path.isAbsolute(p) || /^([A-Za-z]:[\\/]|\\\\)/.test(p) ? p : path.resolve(p);
+}
+
 /** Server and database from MEDETL_PG_URL, never its user or password. */
 function pgDefaults(url: string | undefined): { server?: string; database?: string } {
   if (!url) return {};
@@ -82,8 +87,8 @@ export function registerPowerbi(program: Command): void {
       const pg = pgDefaults(config.env.MEDETL_PG_URL);
       const source: SourceOptions = {
         kind,
-        maskedOut: path.resolve(opts.maskedOut ?? config.resolved.maskedOut),
-        sqliteFile: path.resolve(opts.sqlite ?? config.resolved.sqlite),
+        maskedOut: absolute(opts.maskedOut ?? config.resolved.maskedOut),
+        sqliteFile: absolute(opts.sqlite ?? config.resolved.sqlite),
         odbcDriver: opts.odbcDriver,
         pgServer: opts.pgServer ?? pg.server ?? 'localhost',
         pgDatabase: opts.pgDatabase ?? pg.database ?? 'medetl',

@@ -223,6 +223,15 @@ describe('medetl powerbi --source', () => {
     }
   });
 
+  it('a project made here for a Windows PC keeps the Windows paths given and joins them with backslashes', () => {
+    const r = project.run(['powerbi', '--source', 'parquet', '--out', 'out-win', '--masked-out', 'C:\\medetl\\masked_out']);
+    expect(r.status).toBe(0);
+    const tmdl = readTmdl(definitionFiles(readTree(project.file('out-win'))));
+    expect(tmdl.expressions.get('MaskedOutFolder')).toMatch(/^"C:\\medetl\\masked_out" meta/);
+    expect(tmdl.tables.get('dim_year')!.partitions[0].source).toContain('File.Contents(MaskedOutFolder & "\\bi\\dim_year.parquet")');
+    expect(tmdl.tables.get('cleaned_events')!.partitions[0].source).toContain('File.Contents(MaskedOutFolder & "\\cleaned.parquet")');
+  });
+
   it('sqlite: Import through Odbc.DataSource over the SQLite ODBC driver, database and driver as M parameters', async () => {
     const { tmdl } = gen.sqlite;
     expect(tmdl.expressions.get('SqliteDatabase')).toContain(`"${project.file('masked_out/cleaned.sqlite')}"`);
