@@ -61,7 +61,7 @@ function modelColumn(c: ColumnSpec): ModelColumn {
   const dataType = dataTypeOf(c);
   const counted = COUNT_COLUMNS.has(c.name);
   let formatString: string | undefined;
-  if (c.type === 'date') formatString = 'yyyy-mm-dd';
+  if (c.type === 'date') formatString = 'Short Date';
   else if (SHARE_COLUMNS.has(c.name)) formatString = '0.0%';
   else if (counted) formatString = '#,0';
   else if (dataType === 'int64') formatString = '0';
