@@ -16,6 +16,7 @@ import type { LedgerReader } from './stores/ledger.js';
 import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
 import { SqliteStore } from './stores/sqlite/store.js';
 import type { Store } from './stores/store.js';
+import type { CommitStep } from './stores/steps.js';
 import { UserError } from './core/errors.js';
 
 /** Everything one writer process needs: opened together, closed together. */
@@ -59,6 +60,11 @@ function outboxSinksOf(config: Config, log: Logger): OutboxSink[] {
   ];
 }
 
+/** Work inside every batch transaction (stores/steps.ts), in order. */
+function commitSteps(_config: Config): CommitStep[] {
+  return [];
+}
+
 /**
  * Open the writer: take the output lock (one writer per output folder), open the store (creating or migrating it),
  * and recover what a crash left staged. Recovery runs here and nowhere else: readers never change files.
@@ -72,7 +78,7 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
   process.on('exit', releaseOnExit);
   let store: SqliteStore | null = null;
   try {
-    store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite });
+    store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, commitSteps(config));
     const fileSinks: FileSink[] = [new ParquetPartSink(config.resolved.maskedOut, config.sinks.parquet.compression, log)];
     await recover(store, fileSinks);
     const outboxSinks = outboxSinksOf(config, log);

@@ -14,6 +14,7 @@
 import type { MaskedBatch } from '../pipeline/deid.js';
 import type { BatchCounts, ColumnMetrics } from '../pipeline/types.js';
 import type { DriftRow, LedgerReader, QuarantineRecord } from './ledger.js';
+import type { SqlTx } from './steps.js';
 
 export type { DriftRow, QuarantineRecord };
 
@@ -72,6 +73,8 @@ export interface BatchCommit {
 /** One open batch transaction. Calls are sequential: the runner awaits each before the next. */
 export interface BatchTransaction {
   readonly batchId: string;
+  /** SQL inside this transaction, for the extension steps and readers of history (stores/steps.ts). */
+  readonly sql: SqlTx;
   /**
    * Cross-batch duplicates: 1 for an event never committed before, 0 for one an earlier batch holds. The new
    * fingerprints are recorded in this transaction (rolled back with it).
@@ -79,7 +82,7 @@ export interface BatchTransaction {
   markSeen(fingerprints: BigInt64Array): Promise<Uint8Array>;
   /** Rows [from, to) of the masked batch; chunk by chunk, so a huge batch never sits in one statement. */
   insertRows(batch: MaskedBatch, from: number, to: number): Promise<void>;
-  /** Ledger row, metrics, rejects, outbox chunks, drift, attestation, BI tables; then COMMIT. */
+  /** Ledger row, metrics, rejects, outbox chunks, drift, attestation; then the commit steps (BI tables...); COMMIT. */
   commit(c: BatchCommit): Promise<void>;
   /** Safe to call after a failed call, or twice. */
   rollback(): Promise<void>;

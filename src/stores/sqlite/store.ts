@@ -10,6 +10,7 @@ import { isoSeconds } from '../../core/time.js';
 import { UserError } from '../../core/errors.js';
 import { CLEANED_EVENTS_VIEW, PRIVATE_TABLES, RELEASE_TABLES, SCHEMA_VERSION } from '../schema.js';
 import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } from '../store.js';
+import type { CommitStep } from '../steps.js';
 import { createTableSql, createViewSql } from './ddl.js';
 import { SqliteLedger } from './ledger.js';
 import { SqliteStatements, SqliteTransaction } from './transaction.js';
@@ -51,6 +52,7 @@ export class SqliteStore implements Store {
     readonly files: SqliteFiles,
     private readonly db: Database.Database,
     private readonly priv: Database.Database,
+    private readonly steps: readonly CommitStep[],
   ) {
     this.st = new SqliteStatements(db);
     this.ledger = new SqliteLedger(db, priv);
@@ -59,19 +61,19 @@ export class SqliteStore implements Store {
   }
 
   /** The writer: creates or migrates both databases. */
-  static openWriter(files: SqliteFiles): SqliteStore {
+  static openWriter(files: SqliteFiles, steps: readonly CommitStep[] = []): SqliteStore {
     ensureDir(path.dirname(files.release));
     ensureDir(path.dirname(files.private));
     const db = openDb(files.release);
     const priv = openDb(files.private);
     try {
-      migrate(db, priv);
+      migrate(db, priv, steps);
     } catch (err) {
       db.close();
       priv.close();
       throw err;
     }
-    return new SqliteStore(files, db, priv);
+    return new SqliteStore(files, db, priv, steps);
   }
 
   /** A reader: read-only connections, no migration, nothing written. Missing files read as an empty ledger. */
@@ -87,7 +89,7 @@ export class SqliteStore implements Store {
   async begin(content: ContentRef, batchId: string): Promise<Begun> {
     const done = await this.ledger.committed(content.contentKey);
     if (done) return { kind: 'committed', batchId: done };
-    return { kind: 'open', tx: new SqliteTransaction(this.st, this.priv, batchId) };
+    return { kind: 'open', tx: new SqliteTransaction(this.st, this.priv, this.steps, batchId) };
   }
 
   async segments(headKey: string): Promise<Segment[]> {
@@ -133,7 +135,7 @@ export class SqliteStore implements Store {
   }
 }
 
-function migrate(db: Database.Database, priv: Database.Database): void {
+function migrate(db: Database.Database, priv: Database.Database, steps: readonly CommitStep[]): void {
   const hasOld = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cleaned_events'").get() !== undefined;
   if (hasOld) {
     throw new UserError(
@@ -146,6 +148,7 @@ function migrate(db: Database.Database, priv: Database.Database): void {
   try {
     for (const t of RELEASE_TABLES) db.exec(createTableSql(t));
     db.exec(createViewSql(CLEANED_EVENTS_VIEW.name, CLEANED_EVENTS_VIEW.select));
+    for (const step of steps) for (const sql of step.ddl('sqlite')) db.exec(sql);
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('store_id', ?)").run(randomUUID());
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
     db.exec('COMMIT');
@@ -154,6 +157,7 @@ function migrate(db: Database.Database, priv: Database.Database): void {
     throw err;
   }
   for (const t of PRIVATE_TABLES) priv.exec(createTableSql(t));
+  for (const step of steps) for (const sql of step.privateDdl?.('sqlite') ?? []) priv.exec(sql);
   // Bookkeeping of a batch that never committed (a crash between the two databases' writes).
   const committed = db.prepare('SELECT 1 FROM batches WHERE batch_id = ?').pluck();
   const drop = priv.prepare('DELETE FROM batch_sources WHERE batch_id = ?');

@@ -6,6 +6,7 @@ import { isoDate } from '../../pipeline/parse.js';
 import { NULL_INT } from '../../pipeline/types.js';
 import { isoSeconds } from '../../core/time.js';
 import type { BatchCommit, BatchTransaction } from '../store.js';
+import type { CommitStep, SqlTx } from '../steps.js';
 
 const ROWS_PER_STATEMENT = 50;
 const FP_CHUNK = 500;
@@ -41,8 +42,18 @@ export class SqliteStatements {
   }
 }
 
+/** better-sqlite3 is synchronous; steps see the same async shape as on PostgreSQL. */
+export function sqliteSqlTx(db: Database.Database): SqlTx {
+  return {
+    dialect: 'sqlite',
+    run: async (sql, params = []) => void db.prepare(sql).run(...params),
+    all: async <T>(sql: string, params: readonly unknown[] = []) => db.prepare(sql).all(...params) as T[],
+  };
+}
+
 export class SqliteTransaction implements BatchTransaction {
   private open = true;
+  readonly sql: SqlTx;
   private readonly batchRef: number;
   /** patient dictionary index of the batch -> patient_ref, resolved on the first insert. */
   private refs: Int32Array | null = null;
@@ -50,8 +61,10 @@ export class SqliteTransaction implements BatchTransaction {
   constructor(
     private readonly st: SqliteStatements,
     private readonly priv: Database.Database,
+    private readonly steps: readonly CommitStep[],
     readonly batchId: string,
   ) {
+    this.sql = sqliteSqlTx(st.db);
     st.db.exec('BEGIN IMMEDIATE');
     // One writer at a time (the write lock is ours until COMMIT), so max + 1 is the commit order too.
     this.batchRef = st.nextRef.get() as number;
@@ -157,6 +170,8 @@ export class SqliteTransaction implements BatchTransaction {
       e.duplicates, e.flagged, e.clipped, e.files.join(';'), e.keyId, e.keyMode, e.deidProfile, e.zip3Vintage, e.zip3TableHash,
       e.rulesetVersion, e.warnings.join('; '),
     );
+    const priv = sqliteSqlTx(this.priv);
+    for (const step of this.steps) await step.run(this.sql, priv, { batchRef: this.batchRef, batchId: e.batchId, nowMs: c.private.startedAtMs });
     // Private bookkeeping first, in its own database: a crash before the COMMIT below leaves an orphan row that
     // the next writer removes (SqliteStore.openWriter), so a committed batch never lacks its file name.
     const p = c.private;
