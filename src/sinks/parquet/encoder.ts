@@ -19,12 +19,13 @@ function encoderThread(): Worker | null {
   const w = new Worker(workerFile);
   worker = w;
   w.unref();
-  w.on('message', (m: { id: number; error?: string }) => {
+  w.on('message', (m: { id: number; error?: string; code?: string }) => {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
     if (pending.size === 0) w.unref();
-    if (m.error) p.reject(new Error(`parquet encoder: ${m.error}`));
+    // The code (ENOSPC, EROFS...) travels with the error: a full disk is the machine's fault, not the file's.
+    if (m.error) p.reject(Object.assign(new Error(`parquet encoder: ${m.error}`), m.code ? { code: m.code } : {}));
     else p.resolve();
   });
   w.on('error', (err) => {

@@ -6,7 +6,8 @@ import type { EncoderMessage } from './encoder.js';
 const open = new Map<number, PartEncoder>();
 
 parentPort?.on('message', (m: EncoderMessage) => {
-  const reply = (error?: unknown) => parentPort?.postMessage({ id: m.id, ...(error ? { error: (error as Error).message } : {}) });
+  const reply = (error?: unknown) =>
+    parentPort?.postMessage({ id: m.id, ...(error ? { error: (error as Error).message, code: (error as NodeJS.ErrnoException).code } : {}) });
   try {
     if (m.type === 'open') {
       open.set(m.id, new PartEncoder(m.file, m.compression));
