@@ -20,14 +20,17 @@ export function reasonFileFor(quarantinedFile: string): string {
   return `${quarantinedFile}.reason.json`;
 }
 
-/** Writes the reason first, then moves the file: a crash in between leaves the file to be retried. */
-export async function quarantineFile(file: string, config: Config, reason: QuarantineReason): Promise<string> {
+/**
+ * Writes the reason first, then moves the file: a crash in between leaves the file to be retried. `arrivedAs` names
+ * it in quarantine/ when its current name is not the one it arrived under (the NATS shared folder's unique names).
+ */
+export async function quarantineFile(file: string, config: Config, reason: QuarantineReason, arrivedAs?: string): Promise<string> {
   const dir = config.resolved.quarantine;
-  const dest = await freeName(dir, path.basename(file));
+  const dest = await freeName(dir, arrivedAs ?? path.basename(file));
   const lines = reason.lines ?? [];
   const body = {
     file: path.basename(dest),
-    source_name: path.basename(file),
+    source_name: arrivedAs ?? path.basename(file),
     reason: reason.code,
     message: reason.message,
     line_count: lines.length,
