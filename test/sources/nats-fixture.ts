@@ -32,12 +32,14 @@ export interface NatsFixture {
   log(): Record<string, unknown>[];
   /** A source on a connection of its own (closed by cleanup if the test did not). */
   source(opts?: Partial<NatsSourceOptions>): Promise<NatsSource>;
+  /** The connection of the last source made (to cut it as a crash would). */
+  lastConnection(): NatsConnection;
   streamMessages(): Promise<number>;
   consumerInfo(): Promise<{ pending: number; ackPending: number; redelivered: number }>;
   cleanup(): Promise<void>;
 }
 
-export async function natsFixture(nats: Record<string, unknown> = {}, more: Record<string, unknown> = {}): Promise<NatsFixture> {
+export async function natsFixture(nats: Record<string, unknown> = {}, more: Record<string, unknown> = {}, url = NATS_URL): Promise<NatsFixture> {
   const root = mkdtempSync(path.join(tmpdir(), 'medetl-nats-'));
   for (const d of ['incoming', 'quarantine', 'logs']) mkdirSync(path.join(root, d), { recursive: true });
   const stream = uniqueName('T').toUpperCase();
@@ -45,10 +47,10 @@ export async function natsFixture(nats: Record<string, unknown> = {}, more: Reco
     ...more,
     nats: { stream, subject: `medetl.test.${stream}`, consumer: 'workers', ack_wait_ms: 2000, heartbeat_ms: 200, worker_seen_ms: 5000, ...nats },
   };
-  const env = { MEDETL_HMAC_KEY: TEST_KEY, MEDETL_NATS_URL: NATS_URL };
+  const env = { MEDETL_HMAC_KEY: TEST_KEY, MEDETL_NATS_URL: url };
   const config = parseConfig(configInput, root, null, env);
   const settings = natsSettings(config);
-  const nc = await connect({ servers: NATS_URL });
+  const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const logger = createLogger(path.join(root, 'logs'), 'debug');
@@ -91,11 +93,14 @@ export async function natsFixture(nats: Record<string, unknown> = {}, more: Reco
       }
     },
     async source(opts = {}) {
-      const c = await connect({ servers: NATS_URL, maxReconnectAttempts: -1 });
+      const c = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
       conns.push(c);
-      const s = await NatsSource.open({ connection: c, config, logger, ...opts });
+      const s = await NatsSource.open({ connection: c, config, logger, pullWaitMs: 1000, ...opts });
       sources.push(s);
       return s;
+    },
+    lastConnection() {
+      return conns[conns.length - 1];
     },
     async streamMessages() {
       return (await jsm.streams.info(stream)).state.messages;
@@ -105,7 +110,7 @@ export async function natsFixture(nats: Record<string, unknown> = {}, more: Reco
       return { pending: ci.num_pending, ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered };
     },
     async cleanup() {
-      for (const s of sources) await s.close().catch(() => undefined);
+      await Promise.all(sources.map((s) => s.close().catch(() => undefined)));
       try {
         await deleteStreams(jsm, settings);
       } finally {

@@ -86,3 +86,20 @@ export async function connectNats(env: Record<string, string | undefined>, name 
     );
   }
 }
+
+/**
+ * Drain (flush the last acks and publishes, then close); with the server away a drain would wait for a reconnect
+ * forever, so after `limitMs` the connection is closed as it is. Returns whether the drain finished.
+ */
+export async function drainWithin(nc: NatsConnection, limitMs = 5000): Promise<boolean> {
+  if (nc.isClosed()) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const drained = nc.drain().then(
+    () => true,
+    () => true, // already closing or closed
+  );
+  const ok = await Promise.race([drained, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)))]);
+  clearTimeout(timer);
+  if (!ok) await nc.close().catch(() => undefined);
+  return ok;
+}

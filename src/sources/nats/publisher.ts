@@ -15,7 +15,7 @@ import { TransientError, errorCode } from '../../core/errors.js';
 import { retryFs } from '../../core/fsx.js';
 import type { Logger } from '../../ops/log.js';
 import { WORK_ITEM_VERSION, contentHash, encodeWorkItem, originalName, relativeRef, sharedName, type WorkItem } from './message.js';
-import { connectNats, type NatsConnection } from './connect.js';
+import { connectNats, drainWithin, type NatsConnection } from './connect.js';
 import { natsSettings, type NatsSettings } from './settings.js';
 import { ensureStream } from './stream.js';
 
@@ -261,7 +261,7 @@ export async function openPublisher(config: Config, logger: Logger, key: HmacKey
   p.connection = nc;
   p.close = async () => {
     await close();
-    await nc.drain().catch(() => undefined);
+    await drainWithin(nc);
   };
   return p;
 }

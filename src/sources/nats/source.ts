@@ -14,9 +14,9 @@ import type { Config } from '../../config/load.js';
 import { errorCode } from '../../core/errors.js';
 import { freeName, moveFile, sleep } from '../../core/fsx.js';
 import type { Logger } from '../../ops/log.js';
-import { quarantineFile } from '../../pipeline/quarantine.js';
+import { quarantineFile } from '../quarantine.js';
 import type { Delivery, QuarantineReason, Source } from '../source.js';
-import { connectNats, type NatsConnection } from './connect.js';
+import { connectNats, drainWithin, type NatsConnection } from './connect.js';
 import { WorkerHeartbeat, type WorkerCounts } from './heartbeat.js';
 import { decodeWorkItem, resolveRef, type WorkItem } from './message.js';
 import { natsSettings, type NatsSettings } from './settings.js';
@@ -41,6 +41,8 @@ export interface NatsSourceOptions {
 }
 
 const STOP = Symbol('stop');
+/** close() waits this long for the connection to drain. */
+const DRAIN_LIMIT_MS = 5000;
 
 /** One file handed to this worker. Extra fields beyond the contract: the reference as published. */
 export class NatsDelivery implements Delivery {
@@ -103,7 +105,7 @@ export class NatsDelivery implements Delivery {
       this.src.logger.warn({ code: 'archive_failed', cause: errorCode(err), seq: this.seq }, 'a loaded file could not be archived; it stays in the shared folder');
     }
     try {
-      const ok = await this.msg.ackAck({ timeout: 5000 });
+      const ok = await this.msg.ackAck({ timeout: Math.min(5000, this.src.consumerInfo.ackWaitMs) });
       if (!ok) throw new Error('ack not confirmed');
     } catch (err) {
       this.src.logger.warn({ code: 'ack_failed', cause: errorCode(err), seq: this.seq }, 'the ack did not reach NATS: the message will come back and the ledger will skip it');
@@ -246,10 +248,10 @@ export class NatsSource implements Source {
     this.stop();
     this.closed = true;
     this.inFlight?.release('closed');
-    await this.pendingPull?.catch(() => undefined);
+    if (this.pendingPull) await Promise.race([this.pendingPull, sleep((this.o.pullWaitMs ?? 3000) + 1000)]);
     await this.heartbeat?.stop();
-    if (this.o.ownsConnection !== false && !this.o.connection.isClosed()) {
-      await this.o.connection.drain().catch((err: unknown) => this.logger.warn({ code: 'nats_drain_failed', cause: errorCode(err) }, 'draining the NATS connection failed'));
+    if (this.o.ownsConnection !== false && !(await drainWithin(this.o.connection, DRAIN_LIMIT_MS))) {
+      this.logger.warn({ code: 'nats_drain_timeout' }, 'NATS did not answer while closing: unsent acks will come back as redeliveries');
     }
   }
 
