@@ -8,6 +8,7 @@ import { parseKey, type HmacKey } from '../../src/config/key.js';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/ops/log.js';
 import { natsSettings, type NatsSettings } from '../../src/sources/nats/settings.js';
+import { SHARED_MARKER } from '../../src/sources/nats/shared-folder.js';
 import { deleteStreams } from '../../src/sources/nats/stream.js';
 import { NatsSource, type NatsSourceOptions } from '../../src/sources/nats/source.js';
 import type { Delivery } from '../../src/sources/source.js';
@@ -74,7 +75,7 @@ export async function natsFixture(nats: Record<string, unknown> = {}, more: Reco
     list(rel) {
       try {
         return readdirSync(path.join(root, rel), { withFileTypes: true })
-          .filter((e) => e.isFile())
+          .filter((e) => e.isFile() && e.name !== SHARED_MARKER)
           .map((e) => e.name)
           .sort();
       } catch {

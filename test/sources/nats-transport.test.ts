@@ -3,10 +3,16 @@
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/core/errors.js';
+import { connectNats, describeServers, natsConnectOptions } from '../../src/sources/nats/connect.js';
+import { natsSettings } from '../../src/sources/nats/settings.js';
+import { markSharedDir, SHARED_MARKER } from '../../src/sources/nats/shared-folder.js';
+import { NatsSource } from '../../src/sources/nats/source.js';
 import { decodeWorkItem, MSG_ID_HEADER } from '../../src/sources/nats/message.js';
 import { publishFile, Publisher } from '../../src/sources/nats/publisher.js';
 import { streamStatusWith } from '../../src/sources/nats/status.js';
@@ -22,8 +28,23 @@ afterEach(async () => {
   fx = null;
 });
 
+describe('NATS settings and connection (no server needed)', () => {
+  it('keeps credentials out of every message and refuses a shared folder where raw files must not be', async () => {
+    expect(describeServers('nats://medetl:s3cretpw@nats-1.example:4333, tls://tok3n@nats-2.example')).toBe('nats-1.example:4333, nats-2.example:4222');
+    expect(() => natsConnectOptions({ MEDETL_NATS_USER: 'u', MEDETL_NATS_PASS: 'p', MEDETL_NATS_TOKEN: 't' }, 'x')).toThrow(/only one of/);
+    expect(() => natsConnectOptions({ MEDETL_NATS_USER: 'u' }, 'x')).toThrow(/go together/);
+    const err = await connectNats({ MEDETL_NATS_URL: 'nats://medetl:s3cretpw@127.0.0.1:1' }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe('cannot reach NATS at 127.0.0.1:1: ECONNREFUSED');
+    const root = path.join(process.env.TMPDIR ?? '/tmp', 'medetl-nats-settings');
+    expect(() => natsSettings(parseConfig({ nats: { shared_dir: 'masked_out/raw' } }, root, null, {}))).toThrow(/must not be under paths.masked_out/);
+    expect(() => natsSettings(parseConfig({ nats: { shared_dir: 'incoming' } }, root, null, {}))).toThrow(/must not be paths.incoming/);
+    expect(() => parseConfig({ nats: { subject: 'medetl.>' } }, root, null, {})).toThrow(/literal subject/);
+    expect(natsSettings(parseConfig({}, root, null, {}))).toMatchObject({ stream: 'MEDETL_BATCHES', subject: 'medetl.batches', consumer: 'medetl-workers', sharedDir: path.join(root, 'incoming', 'published') });
+  });
+});
+
 describe.skipIf(!up)('NATS transport (real server)', () => {
-  beforeAll(() => undefined);
 
   it('publishes a keyed reference per file; the same content again within the window is a duplicate', async () => {
     const f = (fx = await natsFixture());
@@ -201,6 +222,42 @@ describe.skipIf(!up)('NATS transport (real server)', () => {
     expect(st.workers[0]).toMatchObject({ id: 'test-worker-1', state: 'stopped' });
     // not seen within the window any more: not listed
     expect(await streamStatusWith(f.jsm, f.settings, Date.now() + 60_000).then((s) => s.workers)).toEqual([]);
+  });
+
+  it('resolves a reference against the worker\'s own mount of the shared folder', async () => {
+    const f = (fx = await natsFixture());
+    await ensureStream(f.jsm, f.settings);
+    await publishFile(f.js, f, f.drop('events_m.csv'));
+    // another machine: its own project folder, the shared folder mounted elsewhere (here: a symbolic link)
+    const other = path.join(f.root, 'machine-b');
+    mkdirSync(other);
+    symlinkSync(f.settings.sharedDir, path.join(other, 'mnt-shared'));
+    const workerConfig = parseConfig({ ...f.configInput, nats: { ...(f.configInput.nats as object), shared_dir: 'mnt-shared' } }, other, null, f.config.env);
+    const src = await NatsSource.open({ connection: f.nc, config: workerConfig, logger: f.logger, heartbeat: false, ownsConnection: false, pullWaitMs: 1000 });
+    try {
+      const d = (await puller(src).next())!;
+      expect(d.path.startsWith(path.join(other, 'mnt-shared') + path.sep)).toBe(true);
+      expect(readFileSync(d.path, 'utf8')).toContain('patient_id');
+      expect(await d.done()).toBe(path.join(other, 'incoming', 'processed', 'events_m.csv'));
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('takes no work while the shared folder is not visible (an unmounted share), and resumes when it is back', async () => {
+    const f = (fx = await natsFixture());
+    await ensureStream(f.jsm, f.settings);
+    await publishFile(f.js, f, f.drop('events_u.csv'));
+    rmSync(path.join(f.settings.sharedDir, SHARED_MARKER)); // what an empty mount point looks like
+    const p = puller(await f.source({ heartbeat: false }));
+    expect(await p.next(1500)).toBeNull();
+    expect(await f.consumerInfo()).toEqual({ pending: 1, ackPending: 0, redelivered: 0 }); // not taken, not terminated
+    expect(f.log().map((l) => l.code)).toContain('shared_dir_unavailable');
+    await markSharedDir(f.settings.sharedDir);
+    const d = (await p.next(3000))!;
+    expect(d).toMatchObject({ name: 'events_u.csv', attempt: 1 });
+    await d.done();
+    expect(await f.streamMessages()).toBe(0);
   });
 
   it('stop(): the delivery in flight still finishes and its ack arrives; the iteration ends; the rest stays queued', async () => {

@@ -17,6 +17,7 @@ import type { Logger } from '../../ops/log.js';
 import { WORK_ITEM_VERSION, contentHash, encodeWorkItem, originalName, relativeRef, sharedName, type WorkItem } from './message.js';
 import { connectNats, drainWithin, type NatsConnection } from './connect.js';
 import { natsSettings, type NatsSettings } from './settings.js';
+import { markSharedDir } from './shared-folder.js';
 import { ensureStream } from './stream.js';
 
 export interface PublishOptions {
@@ -109,6 +110,7 @@ export async function publishFile(js: JetStreamClient, o: PublishOptions, file: 
   if (relativeRef(o.settings.sharedDir, file) !== null) return publishShared(js, o, file, originalName(path.basename(file)));
   const name = path.basename(file);
   const dest = path.join(o.settings.sharedDir, sharedName(name, randomBytes(6).toString('hex')));
+  await markSharedDir(o.settings.sharedDir);
   await moveIntoShared(file, dest);
   return publishShared(js, o, dest, name);
 }
@@ -169,7 +171,7 @@ export class Publisher {
   /** At start: publish every file in the shared folder (a crash may have left some without a message). */
   async recover(): Promise<{ files: number; published: number; duplicates: number; deferred: number }> {
     const dir = this.o.settings.sharedDir;
-    await fs.mkdir(dir, { recursive: true });
+    await markSharedDir(dir);
     const counts = { files: 0, published: 0, duplicates: 0, deferred: 0 };
     for (const ent of await fs.readdir(dir, { withFileTypes: true })) {
       const file = path.join(dir, ent.name);

@@ -20,6 +20,7 @@ import { connectNats, drainWithin, type NatsConnection } from './connect.js';
 import { WorkerHeartbeat, type WorkerCounts } from './heartbeat.js';
 import { decodeWorkItem, resolveRef, type WorkItem } from './message.js';
 import { natsSettings, type NatsSettings } from './settings.js';
+import { SHARED_MARKER, sharedDirVisible } from './shared-folder.js';
 import { effectiveConsumer, ensureConsumer, ensureStream, ensureWorkersStream, type EffectiveConsumer } from './stream.js';
 
 export interface NatsSourceOptions {
@@ -43,6 +44,8 @@ export interface NatsSourceOptions {
 const STOP = Symbol('stop');
 /** close() waits this long for the connection to drain. */
 const DRAIN_LIMIT_MS = 5000;
+/** How often a worker that cannot see the shared folder looks again. */
+const SHARED_RECHECK_MS = 1000;
 
 /** One file handed to this worker. Extra fields beyond the contract: the reference as published. */
 export class NatsDelivery implements Delivery {
@@ -211,7 +214,17 @@ export class NatsSource implements Source {
 
   async *deliveries(): AsyncIterable<Delivery> {
     let backoff = 500;
+    let unseen = false;
     while (!this.stopped) {
+      if (!(await sharedDirVisible(this.settings.sharedDir))) {
+        // Unmounted or unreachable: take no work (every file would look missing) until it is back.
+        if (!unseen) this.logger.warn({ code: 'shared_dir_unavailable' }, `the shared folder (its ${SHARED_MARKER} marker) is not visible: taking no work until it is`);
+        unseen = true;
+        await Promise.race([sleep(SHARED_RECHECK_MS), this.stopPromise]);
+        continue;
+      }
+      if (unseen) this.logger.info({ code: 'shared_dir_available' }, 'the shared folder is visible again');
+      unseen = false;
       const got = await this.pull();
       if (got === STOP) break;
       if (got instanceof Error) {
@@ -301,6 +314,10 @@ export class NatsSource implements Source {
       size = st.isFile() ? st.size : null;
     } catch {
       size = null;
+    }
+    if (size === null && !(await sharedDirVisible(this.settings.sharedDir))) {
+      this.safely('nak', () => msg.nak(SHARED_RECHECK_MS)); // the share went away just now: not the file's fault
+      return null;
     }
     if (size === null) {
       // Loaded and archived already (an ack that got lost), or removed by hand: either way nothing to load here.
