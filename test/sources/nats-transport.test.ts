@@ -260,6 +260,20 @@ describe.skipIf(!up)('NATS transport (real server)', () => {
     expect(await f.streamMessages()).toBe(0);
   });
 
+  it('puts back a consumer deleted under a running worker, and goes on', async () => {
+    const f = (fx = await natsFixture());
+    await ensureStream(f.jsm, f.settings);
+    const p = puller(await f.source({ heartbeat: false }));
+    expect(await p.next(200)).toBeNull(); // pulling
+    await f.jsm.consumers.delete(f.settings.stream, f.settings.consumer);
+    await publishFile(f.js, f, f.drop('events_r.csv'));
+    const d = await p.next(8000);
+    expect(d).toMatchObject({ name: 'events_r.csv', attempt: 1 });
+    await d!.done();
+    expect(f.log().map((l) => l.code)).toContain('nats_consumer_recreated');
+    expect(await f.streamMessages()).toBe(0);
+  });
+
   it('stop(): the delivery in flight still finishes and its ack arrives; the iteration ends; the rest stays queued', async () => {
     const f = (fx = await natsFixture());
     await ensureStream(f.jsm, f.settings);

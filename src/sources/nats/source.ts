@@ -9,7 +9,7 @@
 // Nothing here crashes on a lost connection: the client reconnects; an ack that does not arrive means the
 // message comes back later, and the runner's ledger check turns that re-run into a skip.
 import { promises as fs } from 'node:fs';
-import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Config } from '../../config/load.js';
 import { errorCode } from '../../core/errors.js';
 import { freeName, moveFile, sleep } from '../../core/fsx.js';
@@ -98,6 +98,7 @@ export class NatsDelivery implements Delivery {
   }
 
   async done(): Promise<string | undefined> {
+    if (this.wasReleased('done')) return undefined;
     this.settle('done');
     let dest: string | undefined;
     try {
@@ -118,11 +119,13 @@ export class NatsDelivery implements Delivery {
   }
 
   async quarantine(reason: QuarantineReason): Promise<string | undefined> {
+    if (this.wasReleased('quarantine')) return undefined;
     this.settle('quarantined');
     return this.src.quarantineAndTerm(this.msg, this.path, this.name, reason, this.seq);
   }
 
   async retryLater(delayMs: number, code: string): Promise<void> {
+    if (this.wasReleased('retryLater')) return;
     const max = this.src.consumerInfo.maxDeliveries;
     if (this.attempt >= max) {
       this.settle('quarantined');
@@ -148,6 +151,16 @@ export class NatsDelivery implements Delivery {
     this.abort.abort();
     this.src.safely('nak', () => this.msg.nak());
     this.src.logger.warn({ code: 'nats_released', cause: why, seq: this.seq }, 'a delivery was handed back unsettled');
+  }
+
+  /**
+   * After release() (a forced stop handed the message back and aborted the signal) the message is another
+   * worker's: a late settle changes nothing; the redelivery decides (a committed batch is then skipped).
+   */
+  private wasReleased(what: string): boolean {
+    if (this.settledAs !== 'released') return false;
+    this.src.logger.info({ code: 'nats_settle_after_release', what, seq: this.seq }, 'the delivery was handed back already; the redelivery will settle it');
+    return true;
   }
 
   private sendWorking(): void {
@@ -290,8 +303,32 @@ export class NatsSource implements Source {
         return STOP;
       }
       this.logger.warn({ code: 'nats_pull_failed', cause: errorCode(r) }, 'fetching the next work item failed; trying again');
+      await this.recoverConsumer();
     }
     return r;
+  }
+
+  /** A pull that fails may mean the consumer or the stream was deleted under us: put them back (when allowed). */
+  private async recoverConsumer(): Promise<void> {
+    try {
+      await this.jsm.consumers.info(this.settings.stream, this.settings.consumer);
+      return; // it exists: the failure was the connection's, and the client reconnects by itself
+    } catch (err) {
+      const code = err instanceof JetStreamApiError ? err.code : null;
+      if (code !== JetStreamApiCodes.ConsumerNotFound && code !== JetStreamApiCodes.StreamNotFound) return;
+    }
+    if (this.o.ensure === false) {
+      this.logger.error({ code: 'nats_consumer_missing' }, 'the stream or consumer is gone and this worker may not create it');
+      return;
+    }
+    try {
+      await ensureStream(this.jsm, this.settings, this.logger);
+      this.consumerInfo = await ensureConsumer(this.jsm, this.settings, this.logger);
+      this.consumer = await this.js.consumers.get(this.settings.stream, this.settings.consumer);
+      this.logger.warn({ code: 'nats_consumer_recreated' }, 'the stream or consumer had been deleted: created again');
+    } catch (err) {
+      this.logger.error({ code: 'nats_consumer_missing', cause: errorCode(err) }, 'the stream or consumer is gone and could not be created again');
+    }
   }
 
   /** The delivery for a message, or null when the message was settled here (invalid, file missing, spare). */
