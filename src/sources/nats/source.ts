@@ -14,7 +14,7 @@ import type { Config } from '../../config/load.js';
 import { errorCode } from '../../core/errors.js';
 import { freeName, moveFile, sleep } from '../../core/fsx.js';
 import type { Logger } from '../../ops/log.js';
-import { quarantineFile } from '../quarantine.js';
+import { quarantineFile } from '../../pipeline/quarantine.js';
 import type { Delivery, QuarantineReason, Source } from '../source.js';
 import { connectNats, drainWithin, type NatsConnection } from './connect.js';
 import { WorkerHeartbeat, type WorkerCounts } from './heartbeat.js';
