@@ -178,6 +178,40 @@ export const logSchema = z
   })
   .strict();
 
+/** A NATS name (stream, consumer): letters, digits, `_` and `-` (no dots, spaces or wildcards). */
+const natsName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ or - (at most 64)');
+
+/** `medetl watch --publish` and `medetl worker`: the JetStream work queue of file references. URL and credentials: .env. */
+export const natsSchema = z
+  .object({
+    stream: natsName.default('MEDETL_BATCHES'),
+    /** One literal subject (no wildcards): the publisher sends every work item on it. */
+    subject: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a literal subject such as medetl.batches (no wildcards or spaces)')
+      .default('medetl.batches'),
+    /** The durable pull consumer every worker shares. */
+    consumer: natsName.default('medetl-workers'),
+    /** Without an ack or a "still working" within this time, JetStream hands the file to another worker. */
+    ack_wait_ms: z.number().int().min(1000).max(3_600_000).default(30_000),
+    /** Attempts a file gets (failures the machine caused, crashed workers) before it is quarantined. */
+    max_deliveries: z.number().int().min(1).max(1000).default(10),
+    /** A file published again within this time is dropped by JetStream (Nats-Msg-Id = keyed content hash). */
+    duplicate_window_ms: z.number().int().min(1000).max(86_400_000).default(120_000),
+    /** Unacknowledged files across all workers at once (>= the number of workers). */
+    max_ack_pending: z.number().int().min(1).max(100_000).default(64),
+    /** Copies of the stream on a cluster (3 on a 3-node cluster). */
+    replicas: z.number().int().min(1).max(5).default(1),
+    /** The raw-file folder every worker can read (raw PHI: never under masked_out). Relative to this config's folder. */
+    shared_dir: z.string().min(1).default('incoming/published'),
+    /** How often each worker records that it is alive. */
+    heartbeat_ms: z.number().int().min(200).max(600_000).default(5000),
+    /** `status` lists the workers heard from within this time. */
+    worker_seen_ms: z.number().int().min(1000).max(86_400_000).default(30_000),
+  })
+  .strict()
+  .refine((n) => n.worker_seen_ms > n.heartbeat_ms, { message: 'worker_seen_ms must be above heartbeat_ms', path: ['worker_seen_ms'] });
+
 export const configSchema = z
   .object({
     paths: pathsSchema.default(pathsSchema.parse({})),
@@ -193,6 +227,7 @@ export const configSchema = z
     generate: generateSchema.default(generateSchema.parse({})),
     alerts: alertsSchema.default(alertsSchema.parse({})),
     log: logSchema.default(logSchema.parse({})),
+    nats: natsSchema.default(natsSchema.parse({})),
   })
   .strict();
 

@@ -17,13 +17,16 @@ export function reasonFileFor(quarantinedFile: string): string {
   return `${quarantinedFile}${REASON_SUFFIX}`;
 }
 
-/** Writes the reason first, then moves the file: a crash in between leaves the file to be retried. */
-export async function quarantineFile(file: string, quarantineDir: string, reason: QuarantineReason, atMs = Date.now()): Promise<string> {
-  const dest = await freeName(quarantineDir, path.basename(file));
+/**
+ * Writes the reason first, then moves the file: a crash in between leaves the file to be retried. `arrivedAs` names
+ * it in quarantine/ when its current name is not the one it arrived under (the NATS shared folder's unique names).
+ */
+export async function quarantineFile(file: string, quarantineDir: string, reason: QuarantineReason, arrivedAs?: string, atMs = Date.now()): Promise<string> {
+  const dest = await freeName(quarantineDir, arrivedAs ?? path.basename(file));
   const lines = reason.lines ?? [];
   const body = {
     file: path.basename(dest),
-    source_name: path.basename(file),
+    source_name: arrivedAs ?? path.basename(file),
     reason: reason.code,
     message: reason.message,
     line_count: lines.length,
