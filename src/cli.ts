@@ -13,6 +13,7 @@ import { registerStatus } from './commands/status.js';
 import { registerScore } from './commands/score.js';
 import { registerDemo } from './commands/demo.js';
 import { registerPush } from './commands/push.js';
+import { registerDashboard } from './commands/dashboard.js';
 
 const program = new Command();
 program
@@ -49,5 +50,6 @@ registerStatus(program);
 registerScore(program);
 registerDemo(program);
 registerPush(program);
+registerDashboard(program);
 
 await program.parseAsync(process.argv);
