@@ -1,7 +1,7 @@
 // Whether a medetl daemon is running, as the dashboard shows it: read from the daemon's lock file
-// (incoming/.medetl.lock, src/core/lock.ts). `medetl watch --dashboard` passes its own state instead.
+// (incoming/.medetl.lock, src/watch/lock.ts). `medetl watch --dashboard` passes its own state instead.
 import { promises as fs } from 'node:fs';
-import { holderAlive, type LockInfo } from '../core/lock.js';
+import { holderAlive, type LockInfo } from '../watch/lock.js';
 
 export interface DaemonState {
   running: boolean;

@@ -128,3 +128,33 @@ export function launchChromium(): Promise<Browser> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
   });
 }
+
+/**
+ * An events CSV of `patients` people over `years`, one reading each a year in month `month` (so files with
+ * different months never hold the same event): blood pressure rising with age, children's faster heart rates, and
+ * a little noise (a unit slip now and then, an unreadable value) for QC to find. Seeded: the same file every run.
+ */
+export function vitalsCsv(opts: { seed: number; patients: number; years: readonly number[]; month: number }): string {
+  let s = opts.seed >>> 0;
+  const rnd = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 4294967296);
+  const normal = (mean: number, sd: number) => mean + sd * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+  const out = ['patient_id,first_name,last_name,dob,zip,event_ts,systolic_bp,diastolic_bp,heart_rate'];
+  for (const year of opts.years) {
+    for (let i = 0; i < opts.patients; i++) {
+      const born = 1930 + ((i * 37) % 92);
+      const age = year - born;
+      if (age < 0) continue;
+      const day = 1 + ((i * 7) % 27);
+      const ts = `${year}-${String(opts.month).padStart(2, '0')}-${String(day).padStart(2, '0')}T${String(8 + (i % 10)).padStart(2, '0')}:${String((i * 13) % 60).padStart(2, '0')}:00Z`;
+      const child = age < 13;
+      let sys: number | string = Math.round(normal(child ? 100 : 100 + age * 0.3, child ? 7 : 10));
+      const dia = Math.round(normal(child ? 60 : 63 + age * 0.1, child ? 5 : 6));
+      const hr = Math.round(normal(age < 2 ? 128 : child ? 92 : 74, age < 2 ? 14 : 11));
+      const noise = rnd();
+      if (noise < 0.01) sys = sys * 10; // a unit slip: clipped or flagged
+      else if (noise < 0.015) sys = 'N/A';
+      out.push(`syn-${i},Given${i},Family${i},${born}-0${1 + (i % 9)}-1${i % 9},0${1000 + (i % 90) * 11},${ts},${sys},${dia},${hr}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}

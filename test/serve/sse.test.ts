@@ -1,14 +1,15 @@
 // SSE resume: a raw HTTP client reads batch events, loses its connection mid-stream, and reconnects with
 // Last-Event-ID while more batches commit (the real CLI, the real SQLite file): the union of what it received is
-// every seq exactly once, in order, and each event describes the batch the ledger holds under that seq.
-import { existsSync, writeFileSync } from 'node:fs';
+// every seq exactly once, in order, and each event describes the batch the ledger holds under that seq. Batches
+// come from `medetl watch` running as a child process while the client is connected, away, and back.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/serve/dashboard.js';
 import { lockFileDaemonState } from '../../src/serve/daemon-state.js';
 import { LegacySqliteLedger } from '../../src/serve/legacy-sqlite-ledger.js';
-import { CLI, eventsCsv, makeProject, runCli, type Project } from '../helpers/watch-project.js';
+import { CLI, eventsCsv, makeProject, runCli, waitFor, type Child, type Project } from '../helpers/watch-project.js';
 import { openSse, type SseEvent } from './helpers.js';
 
 let p: Project;
@@ -16,17 +17,22 @@ let ledger: LegacySqliteLedger;
 let dash: Dashboard;
 let port: number;
 let next = 0;
+let watch: Child | null = null;
 
-/** Load n new files with `medetl process` (one batch each). */
+/** Drop n new files into incoming/ and wait until the running daemon has committed them (one batch each). */
 async function commit(n: number): Promise<void> {
-  const names: string[] = [];
-  for (let i = 0; i < n; i++, next++) {
-    const name = `events_2024_${String(next).padStart(3, '0')}.csv`;
-    writeFileSync(path.join(p.root, name), eventsCsv(next * 40, 40));
-    names.push(name);
+  for (let i = 0; i < n; i++, next++) p.drop(`events_2024_${String(next).padStart(3, '0')}.csv`, eventsCsv(next * 40, 40));
+  await waitFor(() => sqliteBatches() === next, 20_000, `${next} batches`, 20);
+}
+
+function sqliteBatches(): number {
+  if (!existsSync(p.sqlite)) return 0;
+  const db = new Database(p.sqlite, { readonly: true });
+  try {
+    return db.prepare('SELECT COUNT(*) FROM batches').pluck().get() as number;
+  } finally {
+    db.close();
   }
-  const c = runCli(p, ['process', ...names]);
-  expect((await c.exit).code, c.stderr()).toBe(0);
 }
 
 const batches = (evs: SseEvent[]) => evs.filter((e) => e.event === 'batch');
@@ -34,7 +40,8 @@ const seqs = (evs: SseEvent[]) => batches(evs).map((e) => Number(e.id));
 
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
-  p = makeProject();
+  p = makeProject({ watch: { stable_ms: 50, rescan_ms: 500 } });
+  watch = runCli(p, ['watch', '--quiet']);
   await commit(3);
   ledger = new LegacySqliteLedger(p.sqlite);
   dash = await startDashboard({
@@ -44,6 +51,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (watch && watch.proc.exitCode === null) {
+    watch.proc.kill('SIGTERM');
+    await watch.exit;
+  }
   await dash?.close();
   await ledger?.close();
   p?.cleanup();
@@ -51,13 +62,13 @@ afterAll(async () => {
 
 describe('dashboard live events', () => {
   it('resumes from Last-Event-ID after a dropped connection: every seq once, in order, nothing lost', async () => {
-    // A: from the start; cut right after batch 4 arrives (batch 5 comes in the same write and is lost with the socket)
+    // A: from the start; cut right after batch 4 arrives (whatever came with it is lost with the socket)
     const a = await openSse(port, '/api/events', { 'Last-Event-ID': '0' }, (ev) => ev.event === 'batch' && ev.id === '4');
     expect(a.status).toBe(200);
     expect(a.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(a.headers['cache-control']).toBe('no-store');
     await a.waitFor((evs) => seqs(evs).length === 3);
-    await commit(2); // batches 4 and 5, one `process` run: both land in one poll
+    await commit(2); // batches 4 and 5
     await a.waitFor((evs) => seqs(evs).includes(4));
     expect(seqs(a.events)).toEqual([1, 2, 3, 4]);
 
@@ -87,7 +98,7 @@ describe('dashboard live events', () => {
     const states = [...a.events, ...b.events].filter((e) => e.event === 'state');
     expect(states.length).toBeGreaterThanOrEqual(2);
     for (const s of states) expect(s.id).toBeNull();
-    expect(JSON.parse(states[0].data)).toMatchObject({ daemon: { running: false }, ledger: 'ok' });
+    expect(JSON.parse(states[0].data)).toMatchObject({ daemon: { running: true, pid: watch!.proc.pid }, ledger: 'ok' });
     expect(b.comments).toBeGreaterThan(0);
   });
 

@@ -27,6 +27,8 @@ export const PAGE_JS = String.raw`(function () {
     year: null,
     series: emptySeries(),
     lastSeq: 0,
+    /** Batches the last snapshot does not include yet: their rows count on the tiles at once. */
+    pending: [],
     lastCommitAtMs: null,
     charts: {},
     es: null,
@@ -79,6 +81,7 @@ export const PAGE_JS = String.raw`(function () {
     getJson('/api/snapshot')
       .then(function (s) {
         state.snap = s;
+        state.pending = state.pending.filter(function (b) { return b.seq > s.lastSeq; });
         if (s.live) state.live = s.live;
         if (s.lastCommitAtMs && (!state.lastCommitAtMs || s.lastCommitAtMs > state.lastCommitAtMs)) state.lastCommitAtMs = s.lastCommitAtMs;
         state.pageUpdatedAtMs = Date.now();
@@ -124,6 +127,11 @@ export const PAGE_JS = String.raw`(function () {
     s.duplicates.push(p.duplicates); s.flagged.push(p.flagged); s.clipped.push(p.clipped);
     state.lastSeq = p.seq;
     if (p.committedAtMs) state.lastCommitAtMs = p.committedAtMs;
+    if (state.snap && p.seq > state.snap.lastSeq) {
+      state.pending.push(p);
+      renderTiles(state.snap);
+    }
+    renderStatus();
     scheduleRedraw();
     refreshSnapshot();
   }
@@ -134,6 +142,7 @@ export const PAGE_JS = String.raw`(function () {
     renderStatus();
     if (s.lastSeq < state.lastSeq) {
       // a replaced ledger: start over from its first batch
+      state.pending = [];
       loadSeries().then(refreshSnapshot);
       return;
     }
@@ -200,9 +209,13 @@ export const PAGE_JS = String.raw`(function () {
 
   function renderTiles(s) {
     var t = s.tiles;
-    setTile('rows_loaded', t.rows_loaded, fmtInt(t.rows_loaded));
+    // rows and batches are sums: a batch event counts at once; the snapshot that follows brings the rest
+    var rows = t.rows_loaded;
+    state.pending.forEach(function (b) { rows += b.loaded; });
+    var batches = t.batches + state.pending.length;
+    setTile('rows_loaded', rows, fmtInt(rows));
     setTile('patients', t.patients, t.patients === null ? '' : fmtInt(t.patients));
-    setTile('batches', t.batches, fmtInt(t.batches));
+    setTile('batches', batches, fmtInt(batches));
     setTile('quarantined', t.quarantined, fmtInt(t.quarantined));
     ratioTile('hypertension_prevalence', t.hypertension_prevalence, s.bpByYear.length > 0, 'adults in stage 1, 2 or crisis', 'adults');
     ratioTile('tachycardia_share', t.tachycardia_share, s.heartRateByAgeBand.length > 0, 'heart-rate readings above the age limit', 'readings');
