@@ -41,6 +41,12 @@ export interface Dashboard {
 
 const DIGITS = /^\d{1,15}$/;
 
+/**
+ * Start the page. For `medetl watch --dashboard`: pass the daemon's own reader and state, e.g.
+ * `startDashboard({ ledger: store.ledger, daemonState: async () => ({ running: !stopping, since, pid: process.pid }), log })`
+ * (lockFileDaemonState also works in-process), and `await dash.close()` before the store closes. The first ledger
+ * read happens before it listens; the returned url has the real port when `port: 0`.
+ */
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const host = opts.host ?? DEFAULT_HOST;
   const log = opts.log ?? quietLog;

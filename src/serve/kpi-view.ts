@@ -5,6 +5,9 @@ import { safeCode } from './safe-text.js';
 
 export type Cell = number | null;
 
+/** The CMS cell-size rule: a cell describing fewer patients than this is not published. */
+export const MIN_CELL_PATIENTS = 11;
+
 const num = (v: unknown): Cell => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'bigint' ? Number(v) : null);
 const year = (v: unknown): number | null => {
   const y = num(v);
@@ -12,7 +15,6 @@ const year = (v: unknown): number | null => {
 };
 
 export const AGE_BAND_ORDER = ['0-1', '2-12', '13-17', '18-39', '40-64', '65-89', '90+'] as const;
-export const BP_ORDER = ['normal', 'elevated', 'stage_1', 'stage_2', 'crisis'] as const;
 const HYPERTENSIVE = new Set(['stage_1', 'stage_2', 'crisis']);
 const band = (v: unknown): string => (AGE_BAND_ORDER as readonly string[]).includes(v as string) ? (v as string) : 'other';
 
@@ -99,7 +101,7 @@ export function hypertensionPrevalence(cells: BpCell[]): Ratio {
       den += c.patients;
       if (HYPERTENSIVE.has(c.category)) num += c.patients;
     }
-    if (den >= 11) return { year: y, share: num / den, numerator: num, denominator: den, excludedCells: excluded };
+    if (den >= MIN_CELL_PATIENTS) return { year: y, share: num / den, numerator: num, denominator: den, excludedCells: excluded };
   }
   return none;
 }

@@ -7,9 +7,8 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { BatchDrift, BatchMetrics, BiTable, LedgerBatch, LedgerReader, LedgerSummary } from '../stores/ledger.js';
 import type { QuarantineRecord } from '../stores/store.js';
+import { MIN_CELL_PATIENTS } from './kpi-view.js';
 
-/** The CMS cell-size rule: cells describing 1-10 patients are not published (here: anything under 11). */
-export const MIN_CELL_PATIENTS = 11;
 
 export const AGE_BANDS = ['0-1', '2-12', '13-17', '18-39', '40-64', '65-89', '90+'] as const;
 export const BP_CATEGORIES = ['normal', 'elevated', 'stage_1', 'stage_2', 'crisis'] as const;
@@ -61,6 +60,7 @@ interface BatchRow {
 export class LegacySqliteLedger implements LedgerReader {
   private db: Database.Database | null = null;
   private version = -1;
+  private ready = false;
   private cache = new Map<string, unknown>();
 
   constructor(readonly file: string) {}
@@ -76,8 +76,11 @@ export class LegacySqliteLedger implements LedgerReader {
     if (v !== this.version) {
       this.version = v;
       this.cache.clear();
+      // a writer that just created the file may not have created the tables yet: nothing loaded, then
+      const tables = this.db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('batches', 'cleaned_events', 'quarantined', 'qc_metrics', 'batch_rejects')").pluck().get() as number;
+      this.ready = tables === 5;
     }
-    return this.db;
+    return this.ready ? this.db : null;
   }
 
   private cached<T>(key: string, make: (db: Database.Database) => T, empty: T): T {

@@ -65,7 +65,10 @@ export class LivePoll {
   }
 
   private async once(): Promise<void> {
-    const before = { running: this.state.daemon.running, since: this.state.daemon.since, q: this.state.quarantined, ledger: this.state.ledger };
+    const before = {
+      running: this.state.daemon.running, since: this.state.daemon.since, q: this.state.quarantined, ledger: this.state.ledger,
+      seq: this.batchLog.lastSeq,
+    };
     try {
       this.state.daemon = await this.daemonState();
     } catch {
@@ -77,6 +80,7 @@ export class LivePoll {
       if (s.lastSeq < this.batchLog.lastSeq) {
         this.log.warn({ event: 'dashboard_ledger_rewound', last_seq: s.lastSeq, had: this.batchLog.lastSeq }, 'the ledger has fewer batches than before: reloading');
         this.batchLog.reset();
+        before.seq = -1; // whatever it grows to now is news
         this.listener?.rewind(s.lastSeq);
       }
       if (s.lastSeq > this.batchLog.lastSeq) await this.batchLog.grow(this.ledger);
@@ -92,9 +96,10 @@ export class LivePoll {
       }
       this.state.ledger = 'unreadable';
     }
-    this.listener?.batches();
+    if (this.batchLog.lastSeq !== before.seq) this.listener?.batches();
     const d = this.state.daemon;
-    if (before.running !== d.running || before.since !== d.since || before.q !== this.state.quarantined || before.ledger !== this.state.ledger) {
+    const changed = before.running !== d.running || before.since !== d.since || before.q !== this.state.quarantined || before.ledger !== this.state.ledger;
+    if (changed || before.seq === -1) {
       this.listener?.state();
     }
   }

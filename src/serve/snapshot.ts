@@ -3,7 +3,7 @@
 import type { LedgerReader } from '../stores/ledger.js';
 import { toPoint, type BatchLog, type BatchPoint } from './batch-log.js';
 import {
-  bpBandCells, bpCells, hrCells, hypertensionPrevalence, tachycardiaShare, vitalYears,
+  bpBandCells, bpCells, hrCells, hypertensionPrevalence, MIN_CELL_PATIENTS, tachycardiaShare, vitalYears,
   type BpBandCell, type BpCell, type HrCell, type Ratio, type VitalYear,
 } from './kpi-view.js';
 import { safeBatchId, safeCode, safeFileName } from './safe-text.js';
@@ -55,7 +55,7 @@ export async function buildSnapshot(ledger: LedgerReader, batchLog: BatchLog, no
     builtAtMs: now,
     tiles: {
       rows_loaded: finite(summary.rows),
-      patients: summary.patients > 0 && summary.patients < 11 ? null : finite(summary.patients),
+      patients: summary.patients > 0 && summary.patients < MIN_CELL_PATIENTS ? null : finite(summary.patients),
       batches: finite(summary.batches),
       quarantined: Object.values(byReason).reduce((a, b) => a + b, 0),
       hypertension_prevalence: hypertensionPrevalence(bpRows),

@@ -132,9 +132,10 @@ export function launchChromium(): Promise<Browser> {
 /**
  * An events CSV of `patients` people over `years`, one reading each a year in month `month` (so files with
  * different months never hold the same event): blood pressure rising with age, children's faster heart rates, and
- * a little noise (a unit slip now and then, an unreadable value) for QC to find. Seeded: the same file every run.
+ * a little noise (a unit slip now and then, an unreadable value) for QC to find; `systolicShift` moves every systolic
+ * reading (a drifting device). Seeded: the same file every run.
  */
-export function vitalsCsv(opts: { seed: number; patients: number; years: readonly number[]; month: number }): string {
+export function vitalsCsv(opts: { seed: number; patients: number; years: readonly number[]; month: number; systolicShift?: number }): string {
   let s = opts.seed >>> 0;
   const rnd = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 4294967296);
   const normal = (mean: number, sd: number) => mean + sd * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
@@ -147,7 +148,7 @@ export function vitalsCsv(opts: { seed: number; patients: number; years: readonl
       const day = 1 + ((i * 7) % 27);
       const ts = `${year}-${String(opts.month).padStart(2, '0')}-${String(day).padStart(2, '0')}T${String(8 + (i % 10)).padStart(2, '0')}:${String((i * 13) % 60).padStart(2, '0')}:00Z`;
       const child = age < 13;
-      let sys: number | string = Math.round(normal(child ? 100 : 100 + age * 0.3, child ? 7 : 10));
+      let sys: number | string = Math.round(normal(child ? 100 : 100 + age * 0.3, child ? 7 : 10) + (opts.systolicShift ?? 0));
       const dia = Math.round(normal(child ? 60 : 63 + age * 0.1, child ? 5 : 6));
       const hr = Math.round(normal(age < 2 ? 128 : child ? 92 : 74, age < 2 ? 14 : 11));
       const noise = rnd();

@@ -67,7 +67,10 @@ beforeAll(async () => {
   staging = path.join(p.root, 'staging');
   mkdirSync(staging);
   const years = [2019, 2020, 2021, 2022, 2023, 2024];
-  for (let b = 1; b <= 4; b++) writeFileSync(path.join(staging, `events_2024060${b}_00${b}.csv`), vitalsCsv({ seed: b, patients: 140, years, month: b }));
+  // the fourth file, loaded live, comes from a device that reads 18 mmHg high: QC drift
+  for (let b = 1; b <= 4; b++) {
+    writeFileSync(path.join(staging, `events_2024060${b}_00${b}.csv`), vitalsCsv({ seed: b, patients: 140, years, month: b, systolicShift: b === 4 ? 18 : 0 }));
+  }
   // five patients in 2017: every 2017 cell describes fewer than 11 patients
   writeFileSync(path.join(p.root, 'events_20170101_001.csv'), smallCsv(plausibleRows(40, { patients: 5, startMs: Date.UTC(2017, 2, 1), prefix: 'few' })));
   const files = readdirSync(staging).sort();
@@ -138,6 +141,8 @@ describe('medetl dashboard in a browser', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42); // not reloaded
     await page.waitForSelector(`#batches tr[data-seq="${after.batches}"]`);
     expect(await page.textContent(`#batches tr[data-seq="${after.batches}"] td.file`)).toBe(files[0]);
+    await page.waitForFunction((seq) => (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document
+      .querySelector('#drift')?.textContent?.includes(`batch #${seq}: systolic_bp median`), after.batches);
 
     // a bad file: quarantined, its reason code listed, its name withheld (not a timestamp name)
     p.drop('events_visit_smith.csv', badCsv());

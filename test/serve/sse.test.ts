@@ -30,6 +30,8 @@ function sqliteBatches(): number {
   const db = new Database(p.sqlite, { readonly: true });
   try {
     return db.prepare('SELECT COUNT(*) FROM batches').pluck().get() as number;
+  } catch {
+    return 0; // the daemon has created the file, not its tables yet
   } finally {
     db.close();
   }

@@ -234,9 +234,11 @@ export const PAGE_JS = String.raw`(function () {
     if (fmt) a.values = function (u, splits) { return splits.map(fmt); };
     return a;
   }
-  function padRange(u, min, max) {
-    if (min === null || max === null) return [0, 1];
-    return [min - 0.5, max + 0.5];
+  /** x from the first to the last point, half a step of margin (uPlot widens a single point's range by itself). */
+  function padRange(u) {
+    var xs = u.data[0];
+    if (!xs || !xs.length) return [0, 1];
+    return [xs[0] - 0.5, xs[xs.length - 1] + 0.5];
   }
 
   function placeholder(box, text) {
