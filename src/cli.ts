@@ -14,6 +14,7 @@ import { registerScore } from './commands/score.js';
 import { registerDemo } from './commands/demo.js';
 import { registerPush } from './commands/push.js';
 import { registerPowerbi } from './commands/powerbi.js';
+import { registerDashboard } from './commands/dashboard.js';
 
 const program = new Command();
 program
@@ -51,5 +52,6 @@ registerScore(program);
 registerDemo(program);
 registerPush(program);
 registerPowerbi(program);
+registerDashboard(program);
 
 await program.parseAsync(process.argv);
