@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { openLedger } from '../compose.js';
 import { createLogger } from '../ops/log.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startDashboard } from '../serve/dashboard.js';
-import { lockFileDaemonState } from '../serve/daemon-state.js';
+import { lockFileDaemonState, type DaemonStateFn } from '../serve/daemon-state.js';
+import type { Config } from '../config/load.js';
 import { isLoopback } from '../serve/http.js';
 import { action, configFrom, UserError, withConfigOption } from './common.js';
 
@@ -13,9 +14,31 @@ interface DashboardOpts {
   host: string;
 }
 
-function parsePort(text: string): number {
+export function parsePort(text: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UserError(`--port must be a port number (0-65535; 0 = any free port), got ${JSON.stringify(text)}`);
   return Number(text);
+}
+
+/** Start the page over the ledger: one clear line when the port is taken or the address is not ours. */
+export async function serveDashboard(config: Config, o: { host: string; port: number; daemonState: DaemonStateFn; warn: (m: string) => void }): Promise<{ url: string; close(): Promise<void> }> {
+  if (!isLoopback(o.host)) {
+    o.warn(
+      `medetl dashboard: WARNING: binding ${o.host}: masked aggregates (counts, KPIs, batch and quarantine lists) ` +
+        `become reachable from the network, without authentication. Use only on a network you trust.`,
+    );
+  }
+  const ledger = openLedger(config);
+  const log = createLogger(config.resolved.logs, config.log.level, 'dashboard.log');
+  try {
+    const dash = await startDashboard({ ledger, daemonState: o.daemonState, host: o.host, port: o.port, log });
+    return { url: dash.url, close: async () => (await dash.close(), await ledger.close()) };
+  } catch (err) {
+    await ledger.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError(`port ${o.port} on ${o.host} is in use: pick another with --port (0 = any free port)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError(`cannot bind ${o.host}: not an address of this machine`);
+    throw err;
+  }
 }
 
 export function registerDashboard(program: Command): void {
@@ -34,24 +57,9 @@ export function registerDashboard(program: Command): void {
     action(async (opts: DashboardOpts) => {
       const port = parsePort(opts.port);
       const config = configFrom(opts);
-      if (!isLoopback(opts.host)) {
-        process.stderr.write(
-          `medetl dashboard: WARNING: binding ${opts.host}: masked aggregates (counts, KPIs, batch and quarantine lists) ` +
-            `become reachable from the network, without authentication. Use only on a network you trust.\n`,
-        );
-      }
-      const ledger = openLedger(config);
-      const log = createLogger(config.resolved.logs, config.log.level, 'dashboard.log');
-      let dash;
-      try {
-        dash = await startDashboard({ ledger, daemonState: lockFileDaemonState(config.resolved.lock), host: opts.host, port, log });
-      } catch (err) {
-        await ledger.close();
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE') throw new UserError(`port ${port} on ${opts.host} is in use: pick another with --port (0 = any free port)`);
-        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UserError(`cannot bind ${opts.host}: not an address of this machine`);
-        throw err;
-      }
+      const dash = await serveDashboard(config, {
+        host: opts.host, port, daemonState: lockFileDaemonState(config.resolved.lock), warn: (m) => process.stderr.write(`${m}\n`),
+      });
       process.stdout.write(`medetl dashboard: ${dash.url} (Ctrl+C stops)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
@@ -59,7 +67,6 @@ export function registerDashboard(program: Command): void {
         process.once('SIGTERM', stop);
       });
       await dash.close();
-      await ledger.close();
     }),
   );
 }
