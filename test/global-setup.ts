@@ -1,21 +1,16 @@
-// Every test makes its projects under os.tmpdir() with a "medetl-" prefix; after the run, the
-// ones made during it are removed (set MEDETL_KEEP_TEST_DIRS=1 to keep them for a post-mortem).
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+// One folder per test run: every temporary folder a test makes (testDir() in test/helpers/test-dir.ts) lives in
+// it, and the teardown removes that folder only. Workers and the child processes tests start find it in
+// MEDETL_TEST_RUN_DIR (vitest's forks pool starts the workers after this setup, with this process's environment).
+// MEDETL_KEEP_TEST_DIRS=1 keeps it for a post-mortem and prints where it is.
+import { createRunDir, finishRunDir, RUN_DIR_ENV } from './helpers/test-dir.js';
 
 export default function setup(): () => void {
-  const started = Date.now() - 1000;
+  const dir = createRunDir();
+  const before = process.env[RUN_DIR_ENV];
+  process.env[RUN_DIR_ENV] = dir;
   return () => {
-    if (process.env.MEDETL_KEEP_TEST_DIRS === '1') return;
-    for (const name of readdirSync(tmpdir())) {
-      if (!name.startsWith('medetl-')) continue;
-      const dir = path.join(tmpdir(), name);
-      try {
-        if (statSync(dir).birthtimeMs >= started || statSync(dir).ctimeMs >= started) rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // already gone, or not ours to remove
-      }
-    }
+    finishRunDir(dir);
+    if (before === undefined) delete process.env[RUN_DIR_ENV];
+    else process.env[RUN_DIR_ENV] = before;
   };
 }

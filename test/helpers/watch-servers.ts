@@ -1,12 +1,12 @@
 // Loopback servers for alert tests: an HTTP endpoint standing in for a Slack webhook, and a small SMTP server
 // (RFC 5321 subset: EHLO/HELO, optional STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { testDir } from './test-dir.js';
 
 export interface HttpHook {
   url: string;
@@ -54,7 +54,7 @@ export interface SmtpServer {
 
 /** A self-signed certificate for 127.0.0.1 made with openssl, or null where openssl is missing. */
 export function selfSignedCert(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'medetl-cert-'));
+  const dir = testDir('cert');
   try {
     execFileSync('openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
