@@ -164,7 +164,7 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Smt
         }
         case 'AUTH': {
           const [mech, token] = arg.split(' ');
-          if (!mechanisms.includes(mech?.toUpperCase() as 'PLAIN')) return say('504 unknown mechanism');
+          if (!mechanisms.some((m) => m === mech?.toUpperCase())) return say('504 unknown mechanism');
           if (mech?.toUpperCase() === 'PLAIN') {
             const [, user, pass] = Buffer.from(token ?? '', 'base64').toString().split('\0');
             if (!authOk(user, pass)) return say('535 bad credentials');
