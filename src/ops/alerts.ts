@@ -330,6 +330,9 @@ export class Alerter {
   private async drain(): Promise<void> {
     for (let msg = this.queue.shift(); msg; msg = this.queue.shift()) {
       const m = msg;
+      // notify() returns before any transport work (building the message, connecting): that starts on a later
+      // turn of the event loop
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await Promise.all(
         this.opts.transports.map(async (t) => {
           try {
