@@ -4,10 +4,11 @@
 // Alerts never block the pipeline: notify() only queues; a background sender retries with backoff. The queue is
 // bounded (oldest dropped first) and each kind is rate-limited: within min_interval_ms, further alerts of a kind
 // are folded into one digest sent when the interval ends.
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
+import type tls from 'node:tls';
+import nodemailer from 'nodemailer';
+import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import type { Config } from '../config/load.js';
 import type { Logger } from './log.js';
 import { retry } from '../core/retry.js';
@@ -116,7 +117,10 @@ export function slackTransport(url: string, timeoutMs = 10_000): AlertTransport 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// SMTP (RFC 5321): EHLO, optional STARTTLS or implicit TLS, optional AUTH PLAIN/LOGIN, one plain-text message.
+// SMTP through nodemailer: implicit TLS (port 465) or STARTTLS (auto: when the server offers it; require: refuse
+// to send otherwise; never: stay plain), optional AUTH (PLAIN or LOGIN, whichever the server offers), one
+// plain-text message per alert. A 5xx reply is permanent (RFC 5321 4.2.1); a 4xx reply, a lost connection, a
+// timeout or a failed TLS handshake is worth another attempt (the Alerter's retry loop makes it).
 
 export interface SmtpOptions {
   host: string;
@@ -130,195 +134,60 @@ export interface SmtpOptions {
   user?: string;
   pass?: string;
   timeoutMs?: number;
-  /** Passed to tls.connect (tests: a self-signed certificate). */
+  /** Passed to tls.connect (tests: a self-signed certificate as `ca`). */
   tlsOptions?: tls.ConnectionOptions;
 }
 
-interface Reply {
-  code: number;
-  lines: string[];
+/** nodemailer's transport options for these SMTP options. */
+export function smtpTransportOptions(opts: SmtpOptions): SMTPTransportOptions {
+  const timeout = opts.timeoutMs ?? 15_000;
+  const starttls = opts.starttls ?? 'auto';
+  return {
+    host: opts.host,
+    port: opts.port,
+    secure: !!opts.secure,
+    requireTLS: !opts.secure && starttls === 'require',
+    ignoreTLS: !opts.secure && starttls === 'never',
+    auth: opts.user ? { user: opts.user, pass: opts.pass ?? '' } : undefined,
+    tls: opts.tlsOptions,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: timeout,
+    // an alert is text we wrote: nodemailer never needs to read a file or fetch a URL for it
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    logger: false,
+  };
 }
 
-class SmtpConnection {
-  private socket!: net.Socket;
-  private buf = '';
-  private replies: Reply[] = [];
-  private waiting: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
-  private failure: Error | null = null;
-  private partial: string[] = [];
+/** nodemailer codes that name a configuration problem: another attempt fails the same way. */
+const PERMANENT_CODES = new Set(['EAUTH', 'ENOAUTH', 'ECONFIG', 'EENVELOPE', 'EREQUIRETLS']);
 
-  constructor(private readonly timeoutMs: number) {}
-
-  attach(socket: net.Socket): void {
-    this.socket = socket;
-    this.buf = '';
-    socket.setTimeout(this.timeoutMs, () => socket.destroy(new Error('smtp timeout')));
-    socket.on('data', (d: Buffer) => this.onData(d.toString('latin1')));
-    socket.on('error', (e) => this.fail(e));
-    socket.on('close', () => this.fail(new Error('smtp connection closed')));
+/** nodemailer's error as ours: permanent on a 5xx reply or a configuration error, otherwise retryable. */
+export function smtpError(err: unknown): Error {
+  if (err instanceof PermanentAlertError) return err;
+  const e = (err ?? {}) as { responseCode?: unknown; command?: unknown; code?: unknown; message?: unknown };
+  const verb = typeof e.command === 'string' ? e.command.split(' ')[0] : 'reply';
+  if (typeof e.responseCode === 'number' && e.responseCode >= 400) {
+    const msg = `smtp ${verb} refused: ${e.responseCode}`;
+    return e.responseCode >= 500 ? new PermanentAlertError(msg, { cause: err }) : new Error(msg, { cause: err });
   }
-
-  /** Stop listening to the current socket (before STARTTLS wraps it). */
-  detach(): net.Socket {
-    this.socket.removeAllListeners('data');
-    this.socket.removeAllListeners('error');
-    this.socket.removeAllListeners('close');
-    this.socket.setTimeout(0);
-    return this.socket;
-  }
-
-  private onData(chunk: string): void {
-    this.buf += chunk;
-    let i: number;
-    while ((i = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, i).replace(/\r$/, '');
-      this.buf = this.buf.slice(i + 1);
-      const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
-      if (!m) return this.fail(new Error('smtp: malformed reply'));
-      this.partial.push(m[3]);
-      if (m[2] !== '-') {
-        const reply = { code: Number(m[1]), lines: this.partial };
-        this.partial = [];
-        if (this.waiting) {
-          const w = this.waiting;
-          this.waiting = null;
-          w.resolve(reply);
-        } else this.replies.push(reply);
-      }
-    }
-    if (this.buf.length > 64 * 1024) this.fail(new Error('smtp: reply too long'));
-  }
-
-  private fail(e: Error): void {
-    if (!this.failure) this.failure = e;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = null;
-      w.reject(e);
-    }
-  }
-
-  read(): Promise<Reply> {
-    const r = this.replies.shift();
-    if (r) return Promise.resolve(r);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
-  }
-
-  write(s: string): void {
-    this.socket.write(s, 'latin1');
-  }
-
-  /** Send a command and expect one of the given reply codes. */
-  async cmd(line: string | null, expect: number[], what = line?.split(' ')[0] ?? 'greeting'): Promise<Reply> {
-    if (line !== null) this.write(`${line}\r\n`);
-    const r = await this.read();
-    if (!expect.includes(r.code)) {
-      const e = `smtp ${what} refused: ${r.code}`;
-      // 5xx is permanent (RFC 5321 4.2.1); 4xx may pass on a later attempt
-      throw r.code >= 500 ? new PermanentAlertError(e) : new Error(e);
-    }
-    return r;
-  }
-
-  end(): void {
-    this.socket.end();
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
+  const code = typeof e.code === 'string' ? e.code : 'error';
+  const msg = `smtp ${code}: ${typeof e.message === 'string' ? e.message : String(err)}`;
+  return PERMANENT_CODES.has(code) ? new PermanentAlertError(msg, { cause: err }) : new Error(msg, { cause: err });
 }
 
-/** Resolve with the socket once `ready` fires; reject on an error or after `timeoutMs`. */
-function whenReady<T extends net.Socket>(s: T, ready: 'connect' | 'secureConnect', timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => s.destroy(new Error(`smtp ${ready} timeout`)), timeoutMs);
-    const onError = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    s.once('error', onError);
-    s.once(ready, () => {
-      clearTimeout(timer);
-      s.removeListener('error', onError);
-      resolve(s);
-    });
-  });
-}
-
-function tlsTarget(opts: SmtpOptions): tls.ConnectionOptions {
-  return { host: opts.host, servername: net.isIP(opts.host) ? undefined : opts.host, ...opts.tlsOptions };
-}
-
-function connectSocket(opts: SmtpOptions, timeoutMs: number): Promise<net.Socket> {
-  return opts.secure
-    ? whenReady(tls.connect({ port: opts.port, ...tlsTarget(opts) }), 'secureConnect', timeoutMs)
-    : whenReady(net.connect({ host: opts.host, port: opts.port }), 'connect', timeoutMs);
-}
-
-function upgrade(socket: net.Socket, opts: SmtpOptions, timeoutMs: number): Promise<tls.TLSSocket> {
-  return whenReady(tls.connect({ socket, ...tlsTarget(opts) }), 'secureConnect', timeoutMs);
-}
-
-/** The message as sent after DATA: CRLF line ends, dot-stuffed, ASCII only. */
-export function smtpMessage(opts: Pick<SmtpOptions, 'from' | 'to'>, subject: string, text: string, at = new Date()): string {
-  const ascii = (s: string) => s.replace(/[^\x20-\x7e\n\t]/g, '?');
-  const headers = [
-    `From: ${opts.from}`,
-    `To: ${opts.to.join(', ')}`,
-    `Subject: ${ascii(subject).replace(/\n/g, ' ')}`,
-    `Date: ${at.toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: <${at.getTime()}.${Math.random().toString(36).slice(2)}@medetl>`,
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=us-ascii',
-    'Content-Transfer-Encoding: 7bit',
-  ];
-  const body = ascii(text)
-    .split('\n')
-    .map((l) => (l.startsWith('.') ? `.${l}` : l));
-  return `${[...headers, '', ...body].join('\r\n')}\r\n.\r\n`;
-}
-
+/** Send one plain-text message over one connection. Throws smtpError()s. */
 export async function sendSmtp(opts: SmtpOptions, subject: string, text: string): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? 15_000;
-  const conn = new SmtpConnection(timeoutMs);
-  conn.attach(await connectSocket(opts, timeoutMs));
+  const transporter = nodemailer.createTransport(smtpTransportOptions(opts));
   try {
-    await conn.cmd(null, [220]);
-    const helo = os.hostname().replace(/[^A-Za-z0-9.-]/g, '-') || 'medetl';
-    let ehlo = await conn.cmd(`EHLO ${helo}`, [250]);
-    const offers = (r: Reply, word: string) => r.lines.some((l) => l.toUpperCase().split(/\s+/)[0] === word);
-    let secure = !!opts.secure;
-    const starttls = opts.starttls ?? 'auto';
-    if (!secure && starttls !== 'never' && offers(ehlo, 'STARTTLS')) {
-      await conn.cmd('STARTTLS', [220]);
-      conn.attach(await upgrade(conn.detach(), opts, timeoutMs));
-      secure = true;
-      ehlo = await conn.cmd(`EHLO ${helo}`, [250]);
-    }
-    if (!secure && starttls === 'require') throw new PermanentAlertError('smtp server offers no STARTTLS and SMTP_STARTTLS=require');
-    if (opts.user) {
-      const auth = ehlo.lines.find((l) => l.toUpperCase().startsWith('AUTH'))?.toUpperCase().split(/[\s=]+/) ?? [];
-      if (auth.includes('PLAIN') || !auth.includes('LOGIN')) {
-        const token = Buffer.from(`\0${opts.user}\0${opts.pass ?? ''}`).toString('base64');
-        await conn.cmd(`AUTH PLAIN ${token}`, [235], 'AUTH');
-      } else {
-        await conn.cmd('AUTH LOGIN', [334], 'AUTH');
-        await conn.cmd(Buffer.from(opts.user).toString('base64'), [334], 'AUTH');
-        await conn.cmd(Buffer.from(opts.pass ?? '').toString('base64'), [235], 'AUTH');
-      }
-    }
-    await conn.cmd(`MAIL FROM:<${opts.from}>`, [250], 'MAIL');
-    for (const rcpt of opts.to) await conn.cmd(`RCPT TO:<${rcpt}>`, [250, 251], 'RCPT');
-    await conn.cmd('DATA', [354]);
-    conn.write(smtpMessage(opts, subject, text));
-    await conn.cmd(null, [250], 'message');
-    conn.write('QUIT\r\n');
-    conn.end();
+    const info = await transporter.sendMail({ from: opts.from, to: opts.to, subject, text });
+    // some recipients refused: sending again would repeat the alert to the others
+    if (info.rejected.length) throw new PermanentAlertError(`smtp RCPT refused for ${info.rejected.length} of ${opts.to.length} recipients`);
   } catch (err) {
-    conn.destroy();
-    throw err;
+    throw smtpError(err);
+  } finally {
+    transporter.close();
   }
 }
 
@@ -461,6 +330,9 @@ export class Alerter {
   private async drain(): Promise<void> {
     for (let msg = this.queue.shift(); msg; msg = this.queue.shift()) {
       const m = msg;
+      // notify() returns before any transport work (building the message, connecting): that starts on a later
+      // turn of the event loop
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await Promise.all(
         this.opts.transports.map(async (t) => {
           try {

@@ -5,16 +5,17 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { duckQuery, globOf } from '../helpers/duck.js';
-import { FIXTURES, makeProject, scanFor } from '../helpers/project.js';
+import { makeProject, scanFor } from '../helpers/project.js';
+import { describeWithShared } from '../helpers/shared.js';
 
-describe('whole flow', () => {
+describeWithShared('fixtures/synthea', 'whole flow on real Synthea output', (synthea) => {
   it.each([
     // Expected rows: distinct (PATIENT, DATE) with a vital code, per each fixture's README.
     ['invitae-emr-exercise-java', 126],
     ['krvenkat12-hl7v2-to-fhir-streaming-pipeline', 104],
   ])('real Synthea output (%s) maps and loads with no identifier in the outputs', async (name, expectedRows) => {
     const p = makeProject();
-    const fixture = path.join(FIXTURES, name);
+    const fixture = path.join(synthea, name);
     const m = p.run(['map', fixture, '--out', p.file('incoming')]);
     expect(m.stderr).toBe('');
     expect(m.status).toBe(0);
@@ -43,7 +44,9 @@ describe('whole flow', () => {
     const zips = patients.map((pt) => pt[col('ZIP')]).filter((z) => z !== '00000');
     expect(scanFor([p.file('masked_out'), p.file('logs')], [...needles, ...zips])).toEqual([]);
   });
+});
 
+describe('whole flow', () => {
   it('generate -> process -> score: QC catches >= 99% of spikes, bp swaps, typos and duplicates and flags <= 1% of clean rows', () => {
     const p = makeProject('generate:\n  patients: 60\n  noise: heavy\n');
     const g = p.run(['generate', '--batches', '3', '--seed', '7']);

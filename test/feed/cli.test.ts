@@ -1,18 +1,18 @@
 // `medetl map` and `medetl generate` as a user runs them: the built CLI in a child process, real files.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { itWithShared } from '../helpers/shared.js';
+import { testDir } from '../helpers/test-dir.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'dist', 'cli.js');
-const FIXTURES = path.resolve(REPO, '../shared/fixtures/synthea');
 const HEADER = 'patient_id,first_name,last_name,dob,zip,event_ts,systolic_bp,diastolic_bp,heart_rate';
 
 function project(configYaml = ''): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'medetl-feedcli-'));
+  const dir = testDir('feedcli');
   writeFileSync(path.join(dir, 'config.yaml'), configYaml);
   return dir;
 }
@@ -28,9 +28,9 @@ function run(dir: string, args: string[]) {
 }
 
 describe('medetl map', () => {
-  it('writes one events file into incoming/ and prints it with the counts', () => {
+  itWithShared('fixtures/synthea', 'writes one events file into incoming/ and prints it with the counts', (fixtures) => {
     const dir = project();
-    const r = run(dir, ['map', path.join(FIXTURES, 'invitae-emr-exercise-java')]);
+    const r = run(dir, ['map', path.join(fixtures, 'invitae-emr-exercise-java')]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
@@ -43,11 +43,11 @@ describe('medetl map', () => {
     expect(lines.filter(Boolean)).toHaveLength(127);
   });
 
-  it('--out and -c; a second run the same second takes the next sequence number', () => {
+  itWithShared('fixtures/synthea', '--out and -c; a second run the same second takes the next sequence number', (fixtures) => {
     const dir = project('paths:\n  incoming: feed_in\n');
     mkdirSync(path.join(dir, 'sub'));
     const out = path.join(dir, 'elsewhere');
-    const fixture = path.join(FIXTURES, 'krvenkat12-hl7v2-to-fhir-streaming-pipeline');
+    const fixture = path.join(fixtures, 'krvenkat12-hl7v2-to-fhir-streaming-pipeline');
     const a = run(path.join(dir, 'sub'), ['map', fixture, '--out', out, '-c', '../config.yaml']);
     const b = run(path.join(dir, 'sub'), ['map', fixture, '-c', path.join(dir, 'config.yaml')]);
     expect(a.status).toBe(0);

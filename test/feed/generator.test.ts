@@ -1,16 +1,16 @@
 // The built-in generator: Synthea v3.4 format (compared with the real v3.4 fixture), determinism,
 // and plausible populations.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { generateSynthea, writeSyntheaCsv, type GeneratorOptions } from '../../src/feed/generator.js';
 import { mapSynthea } from '../../src/feed/mapper.js';
+import { itWithShared } from '../helpers/shared.js';
+import { testDir } from '../helpers/test-dir.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const V34 = path.resolve(REPO, '../shared/fixtures/synthea/krvenkat12-hl7v2-to-fhir-streaming-pipeline');
+/** Real Synthea v3.4 output (../shared), to compare the format with. */
+const V34 = 'fixtures/synthea/krvenkat12-hl7v2-to-fhir-streaming-pipeline';
 const REF = new Date('2026-11-22T08:15:00Z');
 const BASE: GeneratorOptions = {
   patients: 50, seed: 42, state: 'Massachusetts', city: null, minAge: 0, maxAge: 100, yearsOfHistory: 5, referenceTime: REF,
@@ -31,9 +31,9 @@ const median = (xs: number[]) => {
 describe('built-in generator: Synthea v3.4 format', () => {
   const g = generateSynthea(BASE);
 
-  it('writes exactly the v3.4 headers of real Synthea output', () => {
+  itWithShared(V34, 'writes exactly the v3.4 headers of real Synthea output', (v34) => {
     for (const f of ['patients', 'encounters', 'observations'] as const) {
-      expect(headerOf(g[f])).toBe(headerOf(readFileSync(path.join(V34, `${f}.csv`), 'utf8')));
+      expect(headerOf(g[f])).toBe(headerOf(readFileSync(path.join(v34, `${f}.csv`), 'utf8')));
     }
   });
 
@@ -61,9 +61,9 @@ describe('built-in generator: Synthea v3.4 format', () => {
     for (const o of obs) expect(o.DATE).toMatch(TS);
   });
 
-  it('writes vitals with the codes, descriptions, units and CATEGORY of the real files, and other observations to skip', () => {
+  itWithShared(V34, 'writes vitals with the codes, descriptions, units and CATEGORY of the real files, and other observations to skip', (v34) => {
     const ours = rowsOf(g.observations);
-    const real = rowsOf(readFileSync(path.join(V34, 'observations.csv'), 'utf8'));
+    const real = rowsOf(readFileSync(path.join(v34, 'observations.csv'), 'utf8'));
     const shape = (o: Row) => [o.CATEGORY, o.CODE, o.DESCRIPTION, o.UNITS, o.TYPE].join('|');
     const realShapes = new Map(real.map((o) => [o.CODE, shape(o)]));
     for (const code of ['8480-6', '8462-4', '8867-4']) {
@@ -99,8 +99,8 @@ describe('built-in generator: determinism', () => {
     expect(b.patients).toBe(a.patients);
     expect(b.encounters).toBe(a.encounters);
     expect(b.observations).toBe(a.observations);
-    const d1 = mkdtempSync(path.join(tmpdir(), 'medetl-gen-'));
-    const d2 = mkdtempSync(path.join(tmpdir(), 'medetl-gen-'));
+    const d1 = testDir('gen');
+    const d2 = testDir('gen');
     await writeSyntheaCsv(d1, a);
     await writeSyntheaCsv(d2, b);
     for (const f of ['patients.csv', 'encounters.csv', 'observations.csv']) {
@@ -157,7 +157,7 @@ describe('built-in generator: a plausible population', () => {
   });
 
   it('vitals depend on age: infants have a faster heart and lower pressure; adults plausible; some tachycardia', async () => {
-    const d = mkdtempSync(path.join(tmpdir(), 'medetl-gen-'));
+    const d = testDir('gen');
     await writeSyntheaCsv(d, g);
     const r = await mapSynthea(d);
     const by = (lo: number, hi: number) =>

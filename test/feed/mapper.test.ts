@@ -1,18 +1,16 @@
 // The mapper on real Synthea output (../shared/fixtures/synthea) and on header variants written to
 // temporary folders. Expected counts are worked out independently of the mapper: a plain line
 // split of the raw observations.csv (the fixtures have no quoted fields, see their READMEs).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatEvents, writeEventsFile } from '../../src/feed/events.js';
 import { EVENTS_HEADER, mapSynthea, type MapResult } from '../../src/feed/mapper.js';
+import { describeWithShared, itWithShared } from '../helpers/shared.js';
+import { testDir } from '../helpers/test-dir.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const FIXTURES = path.resolve(REPO, '../shared/fixtures/synthea');
-const INVITAE = path.join(FIXTURES, 'invitae-emr-exercise-java');
-const KRVENKAT = path.join(FIXTURES, 'krvenkat12-hl7v2-to-fhir-streaming-pipeline');
+const SYNTHEA = 'fixtures/synthea';
+const KRVENKAT12 = 'krvenkat12-hl7v2-to-fhir-streaming-pipeline';
 const VITALS = new Set(['8480-6', '8462-4', '8867-4']);
 
 /** Distinct (PATIENT, DATE) pairs among vital rows, per patient: a line split, no CSV parser. */
@@ -40,21 +38,24 @@ function perPatient(r: MapResult): Map<string, number> {
 }
 
 function tmp(): string {
-  return mkdtempSync(path.join(tmpdir(), 'medetl-feed-map-'));
+  return testDir('feed-map');
 }
 
 function find(r: MapResult, patient: string, ts: string): string[] | undefined {
   return r.rows.find((row) => row[0] === patient && row[5] === ts);
 }
 
-describe('mapSynthea on real Synthea fixtures', () => {
+describeWithShared(SYNTHEA, 'mapSynthea on real Synthea fixtures', (fixtures) => {
+  const INVITAE = path.join(fixtures, 'invitae-emr-exercise-java');
+  const KRVENKAT = path.join(fixtures, KRVENKAT12);
+
   it('finds both fixture folders', () => {
-    expect(readdirSync(FIXTURES).sort()).toEqual(expect.arrayContaining(['invitae-emr-exercise-java', 'krvenkat12-hl7v2-to-fhir-streaming-pipeline']));
+    expect(readdirSync(fixtures).sort()).toEqual(expect.arrayContaining(['invitae-emr-exercise-java', 'krvenkat12-hl7v2-to-fhir-streaming-pipeline']));
   });
 
-  for (const name of readdirSync(FIXTURES).filter((d) => existsSync(path.join(FIXTURES, d, 'observations.csv')))) {
+  for (const name of readdirSync(fixtures).filter((d) => existsSync(path.join(fixtures, d, 'observations.csv')))) {
     it(`${name}: one row per distinct (patient, DATE) with a vital, per patient as counted by a line split`, async () => {
-      const dir = path.join(FIXTURES, name);
+      const dir = path.join(fixtures, name);
       const expected = independentCounts(dir);
       const r = await mapSynthea(dir);
       expect(r.header).toEqual([...EVENTS_HEADER]);
@@ -225,9 +226,9 @@ describe('the events file', () => {
     expect(t.lines).toEqual([2, 3, 5]);
   });
 
-  it('is written under a dot-prefixed .tmp name and renamed to events_<stamp>_<seq>.csv', async () => {
+  itWithShared(`${SYNTHEA}/${KRVENKAT12}`, 'is written under a dot-prefixed .tmp name and renamed to events_<stamp>_<seq>.csv', async (krvenkat) => {
     const d = tmp();
-    const r = await mapSynthea(KRVENKAT);
+    const r = await mapSynthea(krvenkat);
     const t = formatEvents(r.header, r.rows);
     const file = await writeEventsFile(d, '20261122T081500Z', 7, t.text);
     expect(path.basename(file)).toBe('events_20261122T081500Z_007.csv');

@@ -1,8 +1,7 @@
 // Noise with ground truth: every manifest entry is checked against the real files of the run
 // (clean Synthea CSVs, events.csv, events.clean.csv, lineage.jsonl), and every line the lineage
 // calls untouched must equal its clean counterpart.
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -11,12 +10,13 @@ import { generateBatch } from '../../src/feed/batch.js';
 import { NOISE_KINDS, type NoiseEntry } from '../../src/feed/noise.js';
 import type { LineageRecord } from '../../src/feed/manifest.js';
 import { configSchema } from '../../src/config/schema.js';
+import { testDir } from '../helpers/test-dir.js';
 
 const NOW = new Date('2026-11-22T08:15:00Z');
 const COLS = ['patient_id', 'first_name', 'last_name', 'dob', 'zip', 'event_ts', 'systolic_bp', 'diastolic_bp', 'heart_rate'];
 
 function project(generate: Record<string, unknown> = {}): Config {
-  const root = mkdtempSync(path.join(tmpdir(), 'medetl-noise-'));
+  const root = testDir('noise');
   return parseConfig({ generate }, root, null, {});
 }
 
@@ -195,7 +195,7 @@ describe('noise profiles and settings', () => {
   });
 
   it('refuses to put raw data or the manifest under masked_out', async () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'medetl-noise-'));
+    const root = testDir('noise');
     const config = parseConfig({ paths: { synthea_stream: 'masked_out/stream' } }, root, null, {});
     await expect(generateBatch(config, { now: NOW })).rejects.toThrow(/must not be under paths.masked_out/);
     const ok = parseConfig({}, root, null, {});
@@ -203,7 +203,7 @@ describe('noise profiles and settings', () => {
   });
 
   it('config: noise and noise_rates are validated; the schema knows every kind', () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'medetl-noise-'));
+    const root = testDir('noise');
     expect(() => parseConfig({ generate: { noise: 'loud' } }, root, null, {})).toThrow(/generate\.noise must be one of "default", "heavy", "off", got "loud"/);
     expect(() => parseConfig({ generate: { noise_rates: { typo: 0.1 } } }, root, null, {})).toThrow(/generate\.noise_rates: unknown key "typo"/);
     expect(() => parseConfig({ generate: { noise_rates: { spike: 2 } } }, root, null, {})).toThrow(/generate\.noise_rates\.spike/);

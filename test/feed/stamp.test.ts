@@ -1,10 +1,10 @@
 // Small pure pieces of the feed: stamps and names, durations, the seeded PRNG.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/feed/random.js';
 import { eventsFileName, freeSeq, parseDuration, runDirName, stampOf } from '../../src/feed/stamp.js';
+import { testDir } from '../helpers/test-dir.js';
 
 describe('stamps, names and durations', () => {
   it('stamps to the second in UTC, with zero-padded sequence numbers', () => {
@@ -14,8 +14,8 @@ describe('stamps, names and durations', () => {
   });
 
   it('picks the next free sequence number across incoming, archive and the stream folder', () => {
-    const a = mkdtempSync(path.join(tmpdir(), 'medetl-seq-'));
-    const b = mkdtempSync(path.join(tmpdir(), 'medetl-seq-'));
+    const a = testDir('seq');
+    const b = testDir('seq');
     writeFileSync(path.join(a, 'events_20261122T081500Z_001.csv'), '');
     writeFileSync(path.join(b, 'events_20261122T081500Z_002.csv'), '');
     writeFileSync(path.join(a, '.events_20261122T081500Z_003.csv.tmp'), '');

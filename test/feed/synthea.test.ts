@@ -2,16 +2,18 @@
 // stand-in `java` on PATH: a small node script that records its arguments and copies a real
 // Synthea fixture folder into <exporter.baseDirectory>/csv, as Synthea does.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { syntheaArgs } from '../../src/feed/synthea.js';
+import { itWithShared } from '../helpers/shared.js';
+import { testDir } from '../helpers/test-dir.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'dist', 'cli.js');
-const FIXTURE = path.resolve(REPO, '../shared/fixtures/synthea/krvenkat12-hl7v2-to-fhir-streaming-pipeline');
+/** The real Synthea output the stand-in copies (only the tests where it succeeds need it). */
+const FIXTURE = 'fixtures/synthea/krvenkat12-hl7v2-to-fhir-streaming-pipeline';
 const posix = process.platform !== 'win32';
 
 const STAND_IN = `#!/usr/bin/env node
@@ -48,8 +50,8 @@ interface Setup {
   calls(): { args: string[]; cwd: string }[];
 }
 
-function setup(configYaml: string, dotenv = 'SYNTHEA_JAR=synthea.jar\n'): Setup {
-  const dir = mkdtempSync(path.join(tmpdir(), 'medetl-synthea-'));
+function setup(configYaml: string, dotenv = 'SYNTHEA_JAR=synthea.jar\n', fixture?: string): Setup {
+  const dir = testDir('synthea');
   const bin = path.join(dir, 'bin');
   mkdirSync(bin);
   writeFileSync(path.join(bin, 'java'), STAND_IN);
@@ -72,7 +74,7 @@ function setup(configYaml: string, dotenv = 'SYNTHEA_JAR=synthea.jar\n'): Setup 
           SYNTHEA_JAR: undefined,
           PATH: `${bin}${path.delimiter}${process.env.PATH}`,
           STANDIN_LOG: log,
-          STANDIN_FIXTURE: FIXTURE,
+          STANDIN_FIXTURE: fixture,
           ...env,
         },
       });
@@ -89,8 +91,8 @@ function setup(configYaml: string, dotenv = 'SYNTHEA_JAR=synthea.jar\n'): Setup 
 }
 
 describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
-  it('runs java -jar with Synthea flags, seed + 1 per batch, and maps <runDir>/csv', () => {
-    const s = setup('generate:\n  patients: 7\n  seed: 9\n  noise: "off"\n  min_age: 5\n  max_age: 80\n  years_of_history: 3\n');
+  itWithShared(FIXTURE, 'runs java -jar with Synthea flags, seed + 1 per batch, and maps <runDir>/csv', (fixture) => {
+    const s = setup('generate:\n  patients: 7\n  seed: 9\n  noise: "off"\n  min_age: 5\n  max_age: 80\n  years_of_history: 3\n', undefined, fixture);
     const r = s.run(['generate', '--batches', '2']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -124,8 +126,8 @@ describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
     expect(batch).toMatchObject({ engine: 'synthea', seed: 9, rows: 104, generator_stats: null });
   });
 
-  it('--follow: the first batch saves the population, later ones reload it with the clock moved forward', () => {
-    const s = setup('generate:\n  patients: 4\n  noise: "off"\n');
+  itWithShared(FIXTURE, '--follow: the first batch saves the population, later ones reload it with the clock moved forward', (fixture) => {
+    const s = setup('generate:\n  patients: 4\n  noise: "off"\n', undefined, fixture);
     expect(s.run(['generate', '--batches', '2', '--follow']).status).toBe(0);
     const snapshot = path.join(s.dir, 'synthea_stream', 'population.bin');
     const [first, second] = s.calls().map((c) => c.args);
@@ -145,8 +147,8 @@ describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
     expect(rb.stderr).toMatch(/needs the real Synthea jar/);
   });
 
-  it('passes state and city as Synthea positional arguments; config generate.synthea_jar works too; noise applies', () => {
-    const s = setup('generate:\n  synthea_jar: synthea.jar\n  noise: heavy\n', '');
+  itWithShared(FIXTURE, 'passes state and city as Synthea positional arguments; config generate.synthea_jar works too; noise applies', (fixture) => {
+    const s = setup('generate:\n  synthea_jar: synthea.jar\n  noise: heavy\n', '', fixture);
     const r = s.run(['generate', '--state', 'Utah', '--city', 'Salt Lake City', '--patients', '3', '--seed', '123']);
     expect(r.status).toBe(0);
     const args = s.calls()[0].args;
@@ -157,7 +159,7 @@ describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
 
   it('no java on PATH: a clear error, exit 2', () => {
     const s = setup('generate:\n  patients: 2\n');
-    const empty = mkdtempSync(path.join(tmpdir(), 'medetl-nojava-'));
+    const empty = testDir('nojava');
     const r = s.run(['generate'], { PATH: empty });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^medetl: cannot run Synthea: `java` not found on PATH\. Install a Java runtime/);

@@ -1,12 +1,13 @@
 // A throw-away medetl project folder (config.yaml + .env) and a way to run the built CLI in it.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testDir } from './test-dir.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(REPO, 'dist', 'cli.js');
+/** ../shared/fixtures/synthea (may be missing on a plain clone: use describeWithShared/itWithShared from shared.ts). */
 export const FIXTURES = path.resolve(REPO, '..', 'shared', 'fixtures', 'synthea');
 export const TEST_KEY = '5f'.repeat(32);
 
@@ -19,7 +20,7 @@ export interface Project {
 }
 
 export function makeProject(configYaml = '', opts: { key?: string | null } = {}): Project {
-  const dir = mkdtempSync(path.join(tmpdir(), 'medetl-test-'));
+  const dir = testDir('test');
   writeFileSync(path.join(dir, 'config.yaml'), configYaml);
   const key = opts.key === undefined ? TEST_KEY : opts.key;
   if (key !== null) writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${key}\n`);

@@ -7,7 +7,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { REPO } from './project.js';
 
-export const SHARED = path.resolve(REPO, '..', 'shared');
+/** The shared fixtures folder: ../shared beside the repository, or MEDETL_SHARED_DIR. */
+export const SHARED = process.env.MEDETL_SHARED_DIR ? path.resolve(process.env.MEDETL_SHARED_DIR) : path.resolve(REPO, '..', 'shared');
 
 /** Admin URL of the PostgreSQL server tests use (a superuser, trust auth on loopback). */
 export const PG_ADMIN_URL = process.env.MEDETL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -85,7 +86,7 @@ export async function pgDatabase(prefix = 'medetl_test'): Promise<{ url: string;
 export function sharedPath(rel: string): string | null {
   const p = path.join(SHARED, rel);
   if (existsSync(p)) return p;
-  const msg = `${rel} is not in ${SHARED}: these tests need the shared fixtures beside the repository (../shared/${rel})`;
+  const msg = `${rel} is not in ${SHARED}: these tests need the shared fixtures, put them beside the repository (../shared/${rel}) or set MEDETL_SHARED_DIR`;
   if (requireShared) throw new Error(`${msg} (MEDETL_REQUIRE_SHARED=1)`);
   process.stderr.write(`skipping: ${msg}\n`);
   return null;

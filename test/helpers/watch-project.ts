@@ -2,14 +2,14 @@
 // child process, and readers for both sinks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify as toYaml } from 'yaml';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { duckQuery, globOf } from './duck.js';
 import { CLI, cleanEnv, EVENTS_HEADER } from './project.js';
+import { testDir } from './test-dir.js';
 
 export { CLI, REPO } from './project.js';
 
@@ -82,7 +82,7 @@ export interface Project {
 }
 
 export function makeProject(overrides: { watch?: Record<string, unknown>; alerts?: Record<string, unknown>; [k: string]: unknown } = {}, env: Record<string, string> = {}): Project {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'medetl-watch-'));
+  const root = testDir('watch');
   const { watch, alerts, ...rest } = overrides;
   const cfg = {
     watch: { stable_ms: 150, rescan_ms: 500, ...watch },

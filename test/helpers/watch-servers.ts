@@ -1,12 +1,13 @@
 // Loopback servers for alert tests: an HTTP endpoint standing in for a Slack webhook, and a small SMTP server
-// (RFC 5321 subset: EHLO/HELO, optional STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT).
+// (RFC 5321 subset: EHLO/HELO, optional STARTTLS or implicit TLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP,
+// QUIT), which can refuse a message with a chosen reply code or drop a connection on accept.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { testDir } from './test-dir.js';
 
 export interface HttpHook {
   url: string;
@@ -42,6 +43,8 @@ export interface SmtpMail {
   data: string;
   tls: boolean;
   auth: string | null;
+  /** The AUTH mechanism the client used (PLAIN, LOGIN), or null. */
+  authMechanism: string | null;
 }
 
 export interface SmtpServer {
@@ -49,12 +52,28 @@ export interface SmtpServer {
   mails: SmtpMail[];
   /** Reply codes to send instead of 250 after DATA for the next messages (e.g. 451). */
   failNext: number[];
+  /** Reply codes to send instead of 250 to RCPT, in order (e.g. 550 for an unknown mailbox). */
+  failRcpt: number[];
+  /** How many of the next connections to close at once, before the greeting (a network error). */
+  dropNext: number;
+  /** Connections accepted so far (dropped ones included). */
+  connections: number;
   close(): Promise<void>;
+}
+
+export interface SmtpServerOptions {
+  /** Certificate and key: STARTTLS is offered (or, with implicitTls, TLS from the first byte). */
+  tls?: { key: string; cert: string };
+  /** TLS from the first byte, as on port 465 (needs tls). */
+  implicitTls?: boolean;
+  requireAuth?: { user: string; pass: string };
+  /** Mechanisms offered in EHLO when requireAuth is set (default PLAIN and LOGIN). */
+  authMechanisms?: ('PLAIN' | 'LOGIN')[];
 }
 
 /** A self-signed certificate for 127.0.0.1 made with openssl, or null where openssl is missing. */
 export function selfSignedCert(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'medetl-cert-'));
+  const dir = testDir('cert');
   try {
     execFileSync('openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
@@ -68,20 +87,30 @@ export function selfSignedCert(): { key: string; cert: string } | null {
   }
 }
 
-export async function startSmtpServer(opts: { tls?: { key: string; cert: string }; requireAuth?: { user: string; pass: string } } = {}): Promise<SmtpServer> {
-  const mails: SmtpMail[] = [];
-  const failNext: number[] = [];
+export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<SmtpServer> {
+  if (opts.implicitTls && !opts.tls) throw new Error('implicitTls needs tls');
+  const state = { mails: [] as SmtpMail[], failNext: [] as number[], failRcpt: [] as number[], dropNext: 0, connections: 0 };
+  const { mails, failNext } = state;
+  const mechanisms = opts.authMechanisms ?? ['PLAIN', 'LOGIN'];
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((raw) => {
+  const onConnection = (raw: net.Socket) => {
     sockets.add(raw);
     raw.on('close', () => sockets.delete(raw));
+    state.connections++;
+    if (state.dropNext > 0) {
+      state.dropNext--;
+      raw.on('error', () => undefined);
+      raw.destroy();
+      return;
+    }
     let sock: net.Socket = raw;
-    let secure = false;
+    let secure = !!opts.implicitTls;
     let buf = '';
     let inData = false;
     let data: string[] = [];
     let mail: { from: string; to: string[] } | null = null;
     let auth: string | null = null;
+    let authMechanism: string | null = null;
     let loginStep: 0 | 1 | 2 = 0;
     let loginUser = '';
     const say = (s: string) => sock.write(`${s}\r\n`);
@@ -92,7 +121,7 @@ export async function startSmtpServer(opts: { tls?: { key: string; cert: string 
           inData = false;
           const code = failNext.shift();
           if (code) return say(`${code} try later`);
-          mails.push({ from: mail!.from, to: mail!.to, data: data.join('\n'), tls: secure, auth });
+          mails.push({ from: mail!.from, to: mail!.to, data: data.join('\n'), tls: secure, auth, authMechanism });
           mail = null;
           return say('250 queued');
         }
@@ -109,13 +138,14 @@ export async function startSmtpServer(opts: { tls?: { key: string; cert: string 
         const pass = Buffer.from(line, 'base64').toString();
         if (!authOk(loginUser, pass)) return say('535 bad credentials');
         auth = loginUser;
+        authMechanism = 'LOGIN';
         return say('235 ok');
       }
       const [verb, ...rest] = line.split(' ');
       const arg = rest.join(' ');
       switch (verb.toUpperCase()) {
         case 'EHLO': {
-          const ext = [opts.tls && !secure ? 'STARTTLS' : null, opts.requireAuth ? 'AUTH PLAIN LOGIN' : null, '8BITMIME'].filter(Boolean);
+          const ext = [opts.tls && !secure ? 'STARTTLS' : null, opts.requireAuth ? `AUTH ${mechanisms.join(' ')}` : null, '8BITMIME'].filter(Boolean);
           return say(['250-localhost hello', ...ext.map((e, i) => `250${i === ext.length - 1 ? ' ' : '-'}${e}`)].join('\r\n'));
         }
         case 'HELO':
@@ -134,10 +164,12 @@ export async function startSmtpServer(opts: { tls?: { key: string; cert: string 
         }
         case 'AUTH': {
           const [mech, token] = arg.split(' ');
+          if (!mechanisms.some((m) => m === mech?.toUpperCase())) return say('504 unknown mechanism');
           if (mech?.toUpperCase() === 'PLAIN') {
             const [, user, pass] = Buffer.from(token ?? '', 'base64').toString().split('\0');
             if (!authOk(user, pass)) return say('535 bad credentials');
             auth = user;
+            authMechanism = 'PLAIN';
             return say('235 ok');
           }
           if (mech?.toUpperCase() === 'LOGIN') {
@@ -150,10 +182,13 @@ export async function startSmtpServer(opts: { tls?: { key: string; cert: string 
           if (opts.requireAuth && !auth) return say('530 authentication required');
           mail = { from: /<(.*)>/.exec(arg)?.[1] ?? '', to: [] };
           return say('250 ok');
-        case 'RCPT':
+        case 'RCPT': {
           if (!mail) return say('503 need MAIL');
+          const refuse = state.failRcpt.shift();
+          if (refuse) return say(`${refuse} no such mailbox`);
           mail.to.push(/<(.*)>/.exec(arg)?.[1] ?? '');
           return say('250 ok');
+        }
         case 'DATA':
           if (!mail?.to.length) return say('503 need RCPT');
           inData = true;
@@ -184,16 +219,15 @@ export async function startSmtpServer(opts: { tls?: { key: string; cert: string 
     raw.on('data', onData);
     raw.on('error', () => undefined);
     say('220 localhost test smtp');
-  });
+  };
+  const server = opts.implicitTls ? tls.createServer({ key: opts.tls!.key, cert: opts.tls!.cert }, onConnection) : net.createServer(onConnection);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
+  return Object.assign(state, {
     port: (server.address() as net.AddressInfo).port,
-    mails,
-    failNext,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
         server.close(() => r());
       }),
-  };
+  });
 }

@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CsvError, CsvTokenizer, readCsvFile } from '../../src/pipeline/read.js';
+import { testDir } from '../helpers/test-dir.js';
 
 function tokenize(chunks: string[]): [string[], number][] {
   const out: [string[], number][] = [];
@@ -46,7 +46,7 @@ describe('CSV tokenizer', () => {
   });
 
   it('hashes exactly the bytes of the file while streaming it', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'medetl-read-'));
+    const dir = testDir('read');
     const file = path.join(dir, 'x.csv');
     const body = 'h1,h2\n' + Array.from({ length: 50_000 }, (_, i) => `${i},"v ${i}"`).join('\n') + '\n';
     writeFileSync(file, body);

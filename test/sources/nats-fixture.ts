@@ -1,6 +1,6 @@
 // A project folder, a config and a NATS stream of the test's own (on the real server), removed by cleanup().
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { testDir } from '../helpers/test-dir.js';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -41,7 +41,7 @@ export interface NatsFixture {
 }
 
 export async function natsFixture(nats: Record<string, unknown> = {}, more: Record<string, unknown> = {}, url = NATS_URL): Promise<NatsFixture> {
-  const root = mkdtempSync(path.join(tmpdir(), 'medetl-nats-'));
+  const root = testDir('nats');
   for (const d of ['incoming', 'quarantine', 'logs']) mkdirSync(path.join(root, d), { recursive: true });
   const stream = uniqueName('T').toUpperCase();
   const configInput = {

@@ -1,9 +1,9 @@
 // The NATS source in real time (ack_wait 2 s): working() holds a long batch, a SIGKILLed worker process gives its
 // message to another, max deliveries quarantine, and a server that goes away mid-batch crashes nothing.
+import { testDir } from '../helpers/test-dir.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -120,7 +120,7 @@ describe.skipIf(!up)('NATS redelivery in real time (ack_wait 2 s)', () => {
   const natsServer = spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
   it.skipIf(!natsServer)('survives its server going away mid-batch: done() returns, the client reconnects, the message is settled later', async () => {
     const port = await freePort();
-    const store = mkdtempSync(path.join(tmpdir(), 'medetl-natsd-'));
+    const store = testDir('natsd');
     const start = async () => {
       const s = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.push(s);

@@ -1,14 +1,15 @@
 // The daemon lock: exclusive create, refusal while the holder lives, safe takeover of a stale lock.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireLock, LockHeldError } from '../../src/core/lock.js';
+import { testDir } from '../helpers/test-dir.js';
 import { REPO } from '../helpers/watch-project.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'medetl-lock-'));
+const tmp = testDir('lock');
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
@@ -107,7 +108,7 @@ describe('acquireLock', () => {
   it('lets exactly one of several racing processes take over a stale lock', async () => {
     const f = lockPath();
     await write(f, lockJson(await deadPid()));
-    const lockJs = pathToFileURL(path.join(REPO, 'dist', 'watch', 'lock.js')).href;
+    const lockJs = pathToFileURL(path.join(REPO, 'dist', 'core', 'lock.js')).href;
     const script = `
       const { acquireLock } = await import(${JSON.stringify(lockJs)});
       try { const h = await acquireLock(process.argv[1]); console.log('got'); setTimeout(() => { h.release(); }, 2500); }

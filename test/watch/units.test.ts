@@ -1,6 +1,5 @@
 // Unit tests of the daemon's parts: names, scan order, stability, queue, retry, console output.
-import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,8 +10,9 @@ import { FileQueue } from '../../src/sources/folder/queue.js';
 import { compileGlob, isTempName, nameFilter, scanIncoming } from '../../src/sources/folder/scan.js';
 import { endsWithNewline, judge } from '../../src/sources/folder/stable.js';
 import type { BatchResult } from '../../src/runner.js';
+import { testDir } from '../helpers/test-dir.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'medetl-units-'));
+const tmp = testDir('units');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('names', () => {
