@@ -38,7 +38,8 @@ async function driveWith(writer: Writer, source: Source, opts: WatchOptions, rep
   const alerter = Alerter.fromConfig(writer.config, writer.log, opts.alertTransports);
   const h = drive(source, opts.runner?.(writer) ?? writer.runner, {
     config: writer.config, log: writer.log, reporter, alerter, senders: writer.openSenders(),
-    drainSendersMs: opts.drain ? 30_000 : 0, retryAttempts: opts.retryAttempts, retryBaseMs: opts.retryBaseMs, parkMs: opts.parkMs,
+    drainSendersMs: opts.drain ? 30_000 : 0, retryAttempts: opts.retryAttempts, retryBaseMs: opts.retryBaseMs,
+    parkMs: opts.parkMs ?? writer.config.watch.retry_park_ms,
     onBatch: opts.onBatch, signal: opts.signal, handleSignals: opts.handleSignals, endReason,
   });
   const done = h.done.finally(async () => {

@@ -2,7 +2,7 @@
 // Read-only: it opens nothing for writing and changes no file.
 import path from 'node:path';
 import type { LedgerReader } from './stores/ledger.js';
-import { listParts, readPartCounts } from './sinks/parquet/read.js';
+import { listParts, readPartCounts, UnreadablePartError } from './sinks/parquet/read.js';
 
 export interface VerifyReport {
   ok: boolean;
@@ -20,7 +20,12 @@ export async function verifyOutputs(ledger: LedgerReader, outDir: string): Promi
   const parquet = new Map<string, number>();
   const partFiles = await listParts(path.join(outDir, 'parts'));
   for (const part of partFiles) {
-    for (const [id, n] of await readPartCounts(part)) parquet.set(id, (parquet.get(id) ?? 0) + n);
+    try {
+      for (const [id, n] of await readPartCounts(part)) parquet.set(id, (parquet.get(id) ?? 0) + n);
+    } catch (err) {
+      if (!(err instanceof UnreadablePartError)) throw err;
+      problems.push(`parts/${path.basename(part)}: ${err.message}`);
+    }
   }
   const onDisk = new Set(partFiles.map((f) => path.relative(outDir, f).split(path.sep).join('/')));
   const known = new Set(batches.map((b) => b.batchId));

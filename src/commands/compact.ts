@@ -2,7 +2,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { compactParts } from '../sinks/parquet/compact.js';
-import { action, configFrom, withConfigOption } from './common.js';
+import { UnreadablePartError } from '../sinks/parquet/read.js';
+import { action, configFrom, EXIT, withConfigOption } from './common.js';
 
 export function registerCompact(program: Command): void {
   withConfigOption(
@@ -13,7 +14,14 @@ export function registerCompact(program: Command): void {
   ).action(
     action(async (opts: { config?: string }) => {
       const config = configFrom(opts);
-      const r = await compactParts(config.resolved.parts, config.resolved.compactParquet, config.sinks.parquet.compression);
+      let r;
+      try {
+        r = await compactParts(config.resolved.parts, config.resolved.compactParquet, config.sinks.parquet.compression);
+      } catch (err) {
+        if (!(err instanceof UnreadablePartError)) throw err;
+        process.stderr.write(`medetl: ${err.message}; cleaned.parquet was left as it was (medetl verify lists every problem)\n`);
+        return EXIT.verifyMismatch;
+      }
       process.stdout.write(`wrote ${path.relative(process.cwd(), config.resolved.compactParquet) || config.resolved.compactParquet}: ${r.rows} rows from ${r.parts} parts\n`);
     }),
   );

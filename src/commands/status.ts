@@ -8,7 +8,7 @@ import { KEY_VARIABLE, parseKey } from '../config/key.js';
 import { holderAlive, type LockInfo } from '../core/lock.js';
 import { openLedger } from '../compose.js';
 import { printable } from '../ops/safe-name.js';
-import { listParts, readPartCounts } from '../sinks/parquet/read.js';
+import { listParts, readPartCounts, UnreadablePartError } from '../sinks/parquet/read.js';
 import { nameFilter } from '../sources/folder/scan.js';
 import { REASON_SUFFIX, REJECTS_SUFFIX } from '../sources/quarantine.js';
 import { action, configFrom, withConfigOption } from './common.js';
@@ -18,7 +18,7 @@ export interface StatusReport {
   processed: number;
   quarantinedFiles: number;
   quarantinedByReason: Record<string, number>;
-  rows: { store: number; parquet: number; agree: boolean };
+  rows: { store: number; parquet: number; agree: boolean; unreadableParts: string[] };
   patients: number;
   lastBatch: { batchId: string; file: string | null; committedAt: string | null; ms: number | null; latencyMs: number | null; rowsIn: number; loaded: number } | null;
   keyId: string | null;
@@ -56,7 +56,15 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
     keyId = null;
   }
   let parquet = 0;
-  for (const part of await listParts(p.parts)) for (const n of (await readPartCounts(part)).values()) parquet += n;
+  const unreadableParts: string[] = [];
+  for (const part of await listParts(p.parts)) {
+    try {
+      for (const n of (await readPartCounts(part)).values()) parquet += n;
+    } catch (err) {
+      if (!(err instanceof UnreadablePartError)) throw err;
+      unreadableParts.push(path.basename(part));
+    }
+  }
   const ledger = openLedger(config);
   try {
     const s = await ledger.summary();
@@ -67,7 +75,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       processed: s.batches,
       quarantinedFiles,
       quarantinedByReason: s.quarantinedByReason,
-      rows: { store: s.rows, parquet, agree: s.rows === parquet },
+      rows: { store: s.rows, parquet, agree: s.rows === parquet && unreadableParts.length === 0, unreadableParts },
       patients: s.patients,
       lastBatch: last
         ? {
@@ -95,7 +103,8 @@ function human(r: StatusReport, config: Config): string {
     `waiting:      ${r.waiting} file(s) in ${rel(config.resolved.incoming)}`,
     `processed:    ${r.processed} batch(es), ${r.patients} patient(s)`,
     `quarantined:  ${r.quarantinedFiles} file(s) in ${rel(config.resolved.quarantine)}${q ? ` (ever, by reason: ${q})` : ''}`,
-    `rows:         store ${r.rows.store}, Parquet ${r.rows.parquet} -> ${r.rows.agree ? 'agree' : 'DISAGREE: run medetl verify'}`,
+    `rows:         store ${r.rows.store}, Parquet ${r.rows.parquet} -> ${r.rows.agree ? 'agree' : 'DISAGREE: run medetl verify'}` +
+      (r.rows.unreadableParts.length ? ` (${r.rows.unreadableParts.length} unreadable part(s): ${r.rows.unreadableParts.slice(0, 3).join(', ')})` : ''),
     `last batch:   ${
       lb
         ? `${lb.file === null ? lb.batchId : printable(lb.file)}${lb.committedAt ? ` committed ${lb.committedAt} UTC` : ''}, ${lb.loaded}/${lb.rowsIn} rows` +

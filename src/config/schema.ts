@@ -122,6 +122,8 @@ export const watchSchema = z
     queue_limit: z.number().int().min(1).default(1000),
     /** On stop (Ctrl+C, SIGTERM), the batch in flight may finish within this time; after it, it is rolled back. */
     stop_grace_ms: z.number().int().min(0).default(8000),
+    /** A file the machine keeps failing on (full disk, read-only output, lost connection) is tried again after this. */
+    retry_park_ms: z.number().int().min(0).default(60_000),
   })
   .strict();
 

@@ -3,7 +3,7 @@
 // owns files on a disk (folder, file list, NATS workers on a shared folder).
 import { existsSync, promises as fs, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { freeName, moveFile, writeFileAtomic } from '../core/fsx.js';
+import { boundedName, freeName, moveFile, writeFileAtomic } from '../core/fsx.js';
 import { pidAlive } from '../core/lock.js';
 import type { Logger } from '../ops/log.js';
 import type { Reject } from '../pipeline/types.js';
@@ -22,7 +22,7 @@ export function reasonFileFor(quarantinedFile: string): string {
  * it in quarantine/ when its current name is not the one it arrived under (the NATS shared folder's unique names).
  */
 export async function quarantineFile(file: string, quarantineDir: string, reason: QuarantineReason, arrivedAs?: string, atMs = Date.now()): Promise<string> {
-  const dest = await freeName(quarantineDir, arrivedAs ?? path.basename(file));
+  const dest = await freeName(quarantineDir, arrivedAs ?? path.basename(file), REASON_SUFFIX.length);
   const lines = reason.lines ?? [];
   const body = {
     file: path.basename(dest),
@@ -43,7 +43,7 @@ export async function quarantineFile(file: string, quarantineDir: string, reason
 /** quarantine/<file>.rejects.csv: the line number and reason of every rejected row. */
 export async function writeRejects(quarantineDir: string, sourceName: string, rejects: readonly Reject[]): Promise<string | null> {
   if (rejects.length === 0) return null;
-  const out = path.join(quarantineDir, `${sourceName}${REJECTS_SUFFIX}`);
+  const out = path.join(quarantineDir, `${boundedName(sourceName, REJECTS_SUFFIX.length)}${REJECTS_SUFFIX}`);
   const body = ['line,reason', ...rejects.map((r) => `${r.line},${r.reason}`)].join('\n');
   await writeFileAtomic(out, `${body}\n`);
   return out;

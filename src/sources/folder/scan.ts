@@ -45,6 +45,66 @@ export function byAge(a: Pick<Candidate, 'mtimeMs' | 'name'>, b: Pick<Candidate,
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
+/** A name whose bytes are not valid UTF-8, with each invalid byte written as `%XX` (valid text is kept). */
+export function utf8SafeName(raw: Buffer): string {
+  let out = '';
+  let i = 0;
+  while (i < raw.length) {
+    // the longest valid UTF-8 sequence at i (1-4 bytes), else one invalid byte
+    let taken = 0;
+    for (let len = 1; len <= 4 && i + len <= raw.length; len++) {
+      const piece = raw.subarray(i, i + len);
+      if (Buffer.from(piece.toString('utf8'), 'utf8').equals(piece)) taken = len;
+      if (taken) break;
+    }
+    if (taken) {
+      out += raw.subarray(i, i + taken).toString('utf8');
+      i += taken;
+    } else {
+      out += `%${raw[i].toString(16).toUpperCase().padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Files whose names are not valid UTF-8 cannot be opened by their decoded name (it holds U+FFFD where the bytes
+ * were): each one that would match is renamed in place to its `%XX` form, so it is processed like any other file
+ * instead of being skipped without a word. Returns how many were renamed.
+ */
+export async function renameInvalidNames(dir: string, accept: (name: string) => boolean, onRenamed?: (to: string) => void): Promise<number> {
+  let raw: Buffer[];
+  try {
+    raw = await fs.readdir(dir, { encoding: 'buffer' });
+  } catch {
+    return 0;
+  }
+  let renamed = 0;
+  const dirBytes = Buffer.from(dir + path.sep);
+  for (const nameBytes of raw) {
+    const decoded = nameBytes.toString('utf8');
+    if (Buffer.from(decoded, 'utf8').equals(nameBytes)) continue;
+    const safe = utf8SafeName(nameBytes);
+    if (!accept(decoded) && !accept(safe)) continue;
+    const to = path.join(dir, safe);
+    try {
+      await fs.access(to);
+      continue; // a file of that name exists: leave both, the next scan tries again after it is gone
+    } catch {
+      // free
+    }
+    try {
+      await fs.rename(Buffer.concat([dirBytes, nameBytes]), to);
+      renamed++;
+      onRenamed?.(safe);
+    } catch {
+      // gone or held: the next scan sees it again
+    }
+  }
+  return renamed;
+}
+
 export interface ScanResult {
   /** At most `limit` files, oldest first. */
   files: Candidate[];

@@ -13,7 +13,7 @@ import type { Logger } from '../../ops/log.js';
 import { quarantineFile, settleLoaded, sweepQuarantineTemps } from '../quarantine.js';
 import type { Delivery, QuarantineReason, Source } from '../source.js';
 import { FileQueue, type QueueEntry } from './queue.js';
-import { nameFilter, scanIncoming } from './scan.js';
+import { nameFilter, renameInvalidNames, scanIncoming } from './scan.js';
 import { endsWithNewline, judge } from './stable.js';
 
 export type FolderEnd = 'drained' | 'stopped' | 'lock_lost';
@@ -189,6 +189,7 @@ export class FolderSource implements Source {
     this.queue.overflowed = false;
     let result;
     try {
+      await renameInvalidNames(this.incoming, this.accept, (to) => this.log.warn({ event: 'watch_renamed_invalid_name', file: to }, 'a file name that was not valid UTF-8 was renamed'));
       result = await scanIncoming(this.incoming, (name) => this.accept(name) && !this.isParked(path.join(this.incoming, name), now), {
         limit: room,
         skip: (f) => this.queue.has(f) || this.inFlight === f,
