@@ -1,0 +1,142 @@
+// Creating the two schemas (writer) or checking they are there and readable (reader). All DDL runs in one
+// transaction under an advisory lock: two processes starting at once create it once, and a failure (missing
+// rights, a lost connection) leaves nothing half-created.
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { UserError } from '../../core/errors.js';
+import { createTables, releaseDdl } from '../ddl.js';
+import { PRIVATE_TABLES, SCHEMA_VERSION } from '../schema.js';
+import { describeTarget, type PgTarget } from './connect.js';
+import { sqlState, storeError } from './errors.js';
+import { SEQUENCES, type PgNames } from './names.js';
+
+export interface StoreIdentity {
+  storeId: string;
+  schemaVersion: number;
+}
+
+/** Whether a table exists, from the catalog (which every role may read, whatever its rights on the schema). */
+async function tableExists(c: pg.ClientBase, schema: string, table: string): Promise<boolean> {
+  const r = await c.query(
+    `SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, table],
+  );
+  return r.rowCount === 1;
+}
+
+async function schemaExists(c: pg.ClientBase, schema: string): Promise<boolean> {
+  const r = await c.query('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema]);
+  return r.rowCount === 1;
+}
+
+function rightsError(t: PgTarget, names: PgNames, what: string, role: 'writer' | 'reader'): UserError {
+  const s = names.schema;
+  const fix =
+    role === 'reader'
+      ? `GRANT USAGE ON SCHEMA ${s} TO ${t.user}; GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${t.user}`
+      : `run medetl as the owner of schemas ${s} and ${names.privateSchema}, or GRANT USAGE, CREATE ON SCHEMA ${s}, ${names.privateSchema} TO ${t.user} and the table rights in docs/postgres.md`;
+  return new UserError(`user ${t.user} may not ${what} (${describeTarget(t)}): ${fix}`, 'pg_permission_denied');
+}
+
+/** The store's identity row, or null when the schema has no meta table yet. */
+export async function readIdentity(c: pg.ClientBase, names: PgNames): Promise<StoreIdentity | null> {
+  if (!(await tableExists(c, names.schema, 'meta'))) return null;
+  const r = await c.query<{ name: string; value: string }>(`SELECT name, value FROM ${names.t('meta')} WHERE name IN ('schema_version', 'store_id')`);
+  const m = new Map(r.rows.map((x) => [x.name, x.value]));
+  if (!m.has('store_id') || !m.has('schema_version')) return null;
+  return { storeId: m.get('store_id')!, schemaVersion: Number(m.get('schema_version')) };
+}
+
+function checkVersion(id: StoreIdentity, names: PgNames): void {
+  if (id.schemaVersion !== SCHEMA_VERSION) {
+    throw new UserError(
+      `PostgreSQL schema ${names.schema} is at schema version ${id.schemaVersion}, this medetl writes version ${SCHEMA_VERSION}: ` +
+        (id.schemaVersion > SCHEMA_VERSION ? 'upgrade medetl' : `use a new schema (postgres.schema in config.yaml)`),
+      'pg_schema_version',
+    );
+  }
+}
+
+/** The DDL of a new store, in order: schemas, tables, indexes, the view, sequences, the identity rows. */
+export function storeDdl(names: PgNames, missingSchemas: readonly string[]): string[] {
+  return [
+    ...missingSchemas.map((s) => `CREATE SCHEMA IF NOT EXISTS "${s}"`),
+    ...releaseDdl({ dialect: 'postgres', schema: names.schema }),
+    ...createTables(PRIVATE_TABLES, { dialect: 'postgres', schema: names.privateSchema }),
+    `CREATE SEQUENCE IF NOT EXISTS ${names.t(SEQUENCES.batchRef)} AS integer`,
+    `CREATE SEQUENCE IF NOT EXISTS ${names.t(SEQUENCES.patientRef)} AS integer`,
+    `CREATE SEQUENCE IF NOT EXISTS ${names.t(SEQUENCES.outbox)} AS bigint`,
+  ];
+}
+
+/** Writer: create what is missing (idempotent; safe when two processes start at once), return the identity. */
+export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget): Promise<StoreIdentity> {
+  const step = { what: 'read the store' };
+  try {
+    const existing = await readIdentity(c, names);
+    if (existing) {
+      checkVersion(existing, names);
+      return existing;
+    }
+    await c.query('BEGIN');
+    try {
+      await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [names.lock.ddl]);
+      const raced = await readIdentity(c, names);
+      if (raced) {
+        await c.query('COMMIT');
+        checkVersion(raced, names);
+        return raced;
+      }
+      // CREATE SCHEMA checks the right to create schemas even when the schema exists: create only the missing ones,
+      // so a DBA may make the schemas for medetl's user beforehand.
+      const missing: string[] = [];
+      for (const s of [names.schema, names.privateSchema]) if (!(await schemaExists(c, s))) missing.push(s);
+      for (const sql of storeDdl(names, missing)) {
+        step.what = sql.startsWith('CREATE SCHEMA') ? `create schemas in database ${t.database}` : `create tables in schema ${sql.includes(`"${names.privateSchema}".`) ? names.privateSchema : names.schema}`;
+        await c.query(sql);
+      }
+      step.what = `write to schema ${names.schema}`;
+      const id: StoreIdentity = { storeId: randomUUID(), schemaVersion: SCHEMA_VERSION };
+      await c.query(
+        `INSERT INTO ${names.t('meta')} (name, value) VALUES ('schema_version', $1), ('store_id', $2) ON CONFLICT (name) DO NOTHING`,
+        [String(id.schemaVersion), id.storeId],
+      );
+      await c.query('COMMIT');
+      const made = await readIdentity(c, names);
+      if (!made) throw new UserError(`PostgreSQL schema ${names.schema} was created but its meta rows cannot be read back`, 'pg_schema_invalid');
+      return made;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    if (sqlState(err) === '42501') {
+      const what = step.what === 'read the store' ? `read schema ${names.schema}` : step.what;
+      throw rightsError(t, names, what, 'writer');
+    }
+    throw storeError(err, 'creating the store schema');
+  }
+}
+
+/** Reader: the schema must exist and be readable; nothing is created. */
+export async function checkReadable(c: pg.ClientBase, names: PgNames, t: PgTarget): Promise<StoreIdentity> {
+  try {
+    const id = await readIdentity(c, names);
+    if (!id) {
+      throw new UserError(
+        `PostgreSQL schema ${names.schema} holds no medetl store in ${describeTarget(t)}: run medetl with store: postgres once (as a writer) to create it, or check postgres.schema`,
+        'pg_store_missing',
+      );
+    }
+    checkVersion(id, names);
+    // A reader must see the release tables; the private schema is optional (analysts are not granted it).
+    await c.query(`SELECT 1 FROM ${names.t('batches')} LIMIT 0`);
+    await c.query(`SELECT 1 FROM ${names.t('cleaned_events')} LIMIT 0`);
+    return id;
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    if (sqlState(err) === '42501') throw rightsError(t, names, `read schema ${names.schema}`, 'reader');
+    throw storeError(err, 'opening the store for reading');
+  }
+}

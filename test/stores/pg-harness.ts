@@ -1,0 +1,73 @@
+// The contract harness for the PostgreSQL store: a database of the test's own (pgDatabase), stores opened on it,
+// and an admin connection outside any store that counts rows and terminates backends.
+import pg from 'pg';
+import { openPostgresStore } from '../../src/stores/postgres/store.js';
+import { pgAvailable, pgDatabase } from '../helpers/services.js';
+import { sortRows, type CleanedRow } from './batches.js';
+import type { CountedTable, StoreHarness } from './contract.js';
+
+export interface PgHarness extends StoreHarness {
+  url: string;
+  database: string;
+  /** A superuser connection to the test database. */
+  admin: pg.Client;
+}
+
+const PRIVATE = new Set<CountedTable>(['batch_sources', 'quarantined']);
+
+export async function pgHarness(): Promise<PgHarness | null> {
+  if (!(await pgAvailable())) return null;
+  const db = await pgDatabase();
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  admin.on('error', () => undefined);
+  return {
+    concurrentWriters: true,
+    url: db.url,
+    database: db.name,
+    admin,
+    open: () => openPostgresStore(db.url),
+    openReader: () => openPostgresStore(db.url, {}, { role: 'reader' }),
+    async count(table) {
+      const name = `${PRIVATE.has(table) ? 'medetl_private' : 'medetl'}.${table}`;
+      const exists = await admin.query<{ r: string | null }>('SELECT to_regclass($1) AS r', [name]);
+      if (exists.rows[0].r === null) return 0;
+      const r = await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}`);
+      return Number(r.rows[0].n);
+    },
+    async cleanedEvents() {
+      const exists = await admin.query<{ r: string | null }>("SELECT to_regclass('medetl.cleaned_events') AS r");
+      if (exists.rows[0].r === null) return [];
+      const r = await admin.query<CleanedRow>(
+        `SELECT patient_key, dob_year, age_years, event_year, event_date::text AS event_date, zip3, systolic_bp, diastolic_bp, heart_rate,
+                outlier_flags, batch_id
+           FROM medetl.cleaned_events
+`,
+      );
+      return sortRows(r.rows);
+    },
+    async dispose() {
+      await admin.end().catch(() => undefined);
+      await db.drop();
+    },
+  };
+}
+
+/** Backends of this database other than the admin's, as pg_stat_activity shows them. */
+export async function backends(h: PgHarness, where = 'true'): Promise<{ pid: number; state: string; query: string; application_name: string }[]> {
+  const r = await h.admin.query(
+    `SELECT pid, state, query, application_name FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND (${where})`,
+    [h.database],
+  );
+  return r.rows;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
