@@ -31,11 +31,15 @@ async function schemaExists(c: pg.ClientBase, schema: string): Promise<boolean> 
 
 function rightsError(t: PgTarget, names: PgNames, what: string, role: 'writer' | 'reader'): UserError {
   const s = names.schema;
+  const ps = names.privateSchema;
+  const u = t.user;
   const fix =
     role === 'reader'
-      ? `GRANT USAGE ON SCHEMA ${s} TO ${t.user}; GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${t.user}`
-      : `run medetl as the owner of schemas ${s} and ${names.privateSchema}, or GRANT USAGE, CREATE ON SCHEMA ${s}, ${names.privateSchema} TO ${t.user} and the table rights in docs/postgres.md`;
-  return new UserError(`user ${t.user} may not ${what} (${describeTarget(t)}): ${fix}`, 'pg_permission_denied');
+      ? `GRANT USAGE ON SCHEMA ${s} TO ${u}; GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${u} (docs/postgres.md)`
+      : what.startsWith('create schemas')
+        ? `GRANT CREATE ON DATABASE ${t.database} TO ${u}, or have the owner run CREATE SCHEMA ${s} AUTHORIZATION ${u}; CREATE SCHEMA ${ps} AUTHORIZATION ${u}`
+        : `run medetl as the owner of schemas ${s} and ${ps}, or GRANT USAGE, CREATE ON SCHEMA ${s}, ${ps} TO ${u} (docs/postgres.md)`;
+  return new UserError(`user ${u} may not ${what} (${describeTarget(t)}): ${fix}`, 'pg_permission_denied');
 }
 
 /** The store's identity row, or null when the schema has no meta table yet. */
@@ -69,6 +73,19 @@ export function storeDdl(names: PgNames, missingSchemas: readonly string[]): str
   ];
 }
 
+/** A writer on a store made by someone else needs to write every table and use the sequences: checked at start. */
+async function checkWriteRights(c: pg.ClientBase, names: PgNames, t: PgTarget): Promise<void> {
+  const r = await c.query<{ nspname: string; relname: string }>(
+    `SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname IN ($1, $2) AND c.relkind IN ('r', 'S')
+        AND NOT (has_schema_privilege(n.oid, 'USAGE') AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'USAGE')
+                 ELSE has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE') END)
+      ORDER BY 1, 2 LIMIT 1`,
+    [names.schema, names.privateSchema],
+  );
+  if (r.rows.length) throw rightsError(t, names, `write to ${r.rows[0].nspname}.${r.rows[0].relname}`, 'writer');
+}
+
 /** Writer: create what is missing (idempotent; safe when two processes start at once), return the identity. */
 export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget): Promise<StoreIdentity> {
   const step = { what: 'read the store' };
@@ -76,6 +93,8 @@ export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget
     const existing = await readIdentity(c, names);
     if (existing) {
       checkVersion(existing, names);
+      step.what = 'write';
+      await checkWriteRights(c, names, t);
       return existing;
     }
     await c.query('BEGIN');

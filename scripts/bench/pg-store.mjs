@@ -1,0 +1,91 @@
+// The PostgreSQL store alone: N masked rows (default 1M) through begin -> markSeen -> insertRows (COPY, in row
+// groups of 65,536 as the runner sends them) -> commit, in a database of its own (dropped after).
+// Prints {rows, ms, markSeenMs, copyMs, commitMs, copyRowsPerSec, storeRowsPerSec, maxRssMB} as JSON.
+// argv: [rows] [csvFile]; MEDETL_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is an admin URL.
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { parseKey } from '../../dist/config/key.js';
+import { configSchema } from '../../dist/config/schema.js';
+import { DEFAULT_ZIP3_TABLE } from '../../dist/config/zip3.js';
+import { filterRows } from '../../dist/pipeline/clean.js';
+import { deidentify, eventFingerprints } from '../../dist/pipeline/deid.js';
+import { CsvTokenizer } from '../../dist/pipeline/read.js';
+import { countRejects, RawBatchBuilder, resolveHeader } from '../../dist/pipeline/schema.js';
+import { cleanAndCheck, dropDuplicatesWithin } from '../../dist/pipeline/stages.js';
+import { openPostgresStore } from '../../dist/stores/postgres/store.js';
+import { makeEvents } from './make-events.mjs';
+
+const rows = Number(process.argv[2] ?? 1_000_000);
+const given = process.argv[3];
+const file = given ?? path.join(tmpdir(), `medetl-bench-pg-${process.pid}.csv`);
+if (!existsSync(file)) await makeEvents(file, rows);
+const adminUrl = process.env.MEDETL_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const dbName = `medetl_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+const admin = new pg.Client({ connectionString: adminUrl });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${dbName}`);
+const u = new URL(adminUrl);
+u.pathname = `/${dbName}`;
+
+const KEY = parseKey('ab'.repeat(32));
+const keyed = (label, data) => createHmac('sha256', KEY.bytes).update(label).update('\0').update(data).digest('hex');
+const result = {};
+try {
+  // The pipeline up to the store, untimed.
+  const csv = readFileSync(file, 'utf8');
+  let builder = null;
+  const tok = new CsvTokenizer((f, line) => (builder ? builder.add(f, line) : (builder = new RawBatchBuilder(resolveHeader(f), 'UTC', rows))));
+  tok.push(csv);
+  tok.end();
+  const dedup = dropDuplicatesWithin(builder.finish());
+  const fps = eventFingerprints(dedup.batch, KEY);
+  const ref = { contentKey: keyed('content', csv), headKey: keyed('head', csv.slice(0, 4096)), startOffset: 0, endOffset: Buffer.byteLength(csv) };
+
+  const store = await openPostgresStore(u.toString());
+  const batchId = randomBytes(10).toString('hex');
+  const t0 = performance.now();
+  const begun = await store.begin(ref, batchId);
+  const tx = begun.tx;
+  const t1 = performance.now();
+  const fresh = filterRows(dedup.batch, await tx.markSeen(fps));
+  const t2 = performance.now();
+  const checked = cleanAndCheck(fresh, configSchema.parse({}));
+  const masked = deidentify(checked.batch, { key: KEY, profile: 'safe_harbor', restrictedZip3: new Set(DEFAULT_ZIP3_TABLE.prefixes), batchId, nowMs: Date.UTC(2026, 0, 1) });
+  const t3 = performance.now();
+  for (let from = 0; from < masked.n; from += 65_536) await tx.insertRows(masked, from, Math.min(masked.n, from + 65_536));
+  const t4 = performance.now();
+  await tx.commit({
+    entry: {
+      batchId, ...ref, rowsIn: builder.rowsIn, loaded: masked.n, rejected: builder.rejects.length, rejectedByReason: countRejects(builder.rejects),
+      duplicates: dedup.duplicates + (dedup.batch.n - fresh.n), flagged: checked.flaggedRows, clipped: checked.clippedRows, files: [],
+      keyId: 'k'.repeat(16), keyMode: 'hmac', deidProfile: 'safe_harbor', zip3Vintage: DEFAULT_ZIP3_TABLE.version, zip3TableHash: 'z'.repeat(16),
+      rulesetVersion: 'bench', warnings: [],
+    },
+    metrics: checked.metrics, outbox: [], drift: [], attestation: null,
+    private: { sourceName: path.basename(file), arrivedAtMs: null, startedAtMs: Date.now(), committedAtMs: Date.now(), ms: 0 },
+  });
+  const t5 = performance.now();
+  const stored = await store.ledger.storedRowsByBatch();
+  await store.close();
+  if (stored.get(batchId) !== masked.n) throw new Error(`stored ${stored.get(batchId)} of ${masked.n} rows`);
+  const storeMs = t2 - t0 + (t5 - t3);
+  Object.assign(result, {
+    rows: masked.n,
+    ms: storeMs,
+    beginMs: t1 - t0,
+    markSeenMs: t2 - t1,
+    copyMs: t4 - t3,
+    commitMs: t5 - t4,
+    copyRowsPerSec: Math.round(masked.n / ((t4 - t3) / 1000)),
+    storeRowsPerSec: Math.round(masked.n / (storeMs / 1000)),
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  });
+} finally {
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+  if (!given) rmSync(file, { force: true });
+}
+process.stdout.write(JSON.stringify(result) + '\n');
