@@ -18,9 +18,9 @@ export function copyText(s: string | null): string {
   return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s;
 }
 
-const int = (v: number) => (v === NULL_INT ? NULL : String(v));
-/** Doubles: NaN is a missing value; JS's shortest round-trip form is valid float8 input (1e-7, Infinity). */
-const dbl = (v: number) => (Number.isNaN(v) ? NULL : String(v));
+/** Small integers (years, ages) as text, made once. */
+const SMALL_INTS: string[] = [];
+const int = (v: number) => (v === NULL_INT ? NULL : v >= 0 && v < 4096 ? (SMALL_INTS[v] ??= String(v)) : String(v));
 
 /** About this many characters per chunk handed to the stream (PostgreSQL's own COPY chunks are 64 kB). */
 const CHUNK_CHARS = 1 << 16;
@@ -30,9 +30,21 @@ const CHUNK_CHARS = 1 << 16;
  * (the store resolved them first).
  */
 export function eventsCopyStream(b: MaskedBatch, from: number, to: number, patientRef: Int32Array, batchRef: number): Readable {
-  // Dictionaries are encoded once per batch, not once per row.
+  // Dictionaries are encoded once per batch, not once per row; so are the patient references.
   const zip3 = b.zip3s.map(copyText);
   const flags = b.flagTexts.map(copyText);
+  const patient = Array.from(patientRef, String);
+  // Vitals repeat (one decimal, a few thousand distinct values): number-to-text once per value. NaN is a missing
+  // value; JS's shortest round-trip form is valid float8 input (1e-7, Infinity).
+  const doubles = new Map<number, string>();
+  const dbl = (v: number) => {
+    let t = doubles.get(v);
+    if (t === undefined) {
+      t = Number.isNaN(v) ? NULL : String(v);
+      if (doubles.size < 65_536) doubles.set(v, t);
+    }
+    return t;
+  };
   const dates = new Map<number, string>();
   const date = (d: number) => {
     if (d === NULL_INT) return NULL;
@@ -52,7 +64,7 @@ export function eventsCopyStream(b: MaskedBatch, from: number, to: number, patie
       let s = '';
       while (i < to && s.length < CHUNK_CHARS) {
         s +=
-          patientRef[b.patientKeyIdx[i]] + '\t' + batch + '\t' + int(b.dobYear[i]) + '\t' + int(b.ageYears[i]) + '\t' +
+          patient[b.patientKeyIdx[i]] + '\t' + batch + '\t' + int(b.dobYear[i]) + '\t' + int(b.ageYears[i]) + '\t' +
           int(b.eventYear[i]) + '\t' + date(b.eventDate[i]) + '\t' + zip3[b.zip3Idx[i]] + '\t' + dbl(b.systolic_bp[i]) + '\t' +
           dbl(b.diastolic_bp[i]) + '\t' + dbl(b.heart_rate[i]) + '\t' + flags[b.flagIdx[i]] + '\n';
         i++;

@@ -3,10 +3,11 @@
 // stagedFates on the others. Many processes on many machines may write at once: advisory locks keep one loader per
 // content and a gap-free commit order, and the server rolls back whatever a killed or disconnected writer left open.
 import type pg from 'pg';
+import type { Config } from '../../config/load.js';
 import type { Logger } from '../../ops/log.js';
 import { UserError } from '../../core/errors.js';
 import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } from '../store.js';
-import { checkout, connectError, createPool, describeTarget, parsePgUrl, type PgRole, type PgTarget } from './connect.js';
+import { checkout, connectError, createPool, describeTarget, parsePgUrl, pgUrlFrom, type PgRole, type PgTarget } from './connect.js';
 import { sqlState, storeError } from './errors.js';
 import { PgLedgerReader } from './ledger.js';
 import { checkReadable, ensureSchema, readIdentity, type StoreIdentity } from './migrate.js';
@@ -212,4 +213,9 @@ export async function openPostgresStore(
     await pool.end().catch(() => undefined);
     throw err;
   }
+}
+
+/** The store `store: postgres` names: MEDETL_PG_URL from .env, the schemas from config.yaml's `postgres` block. */
+export function openConfiguredPostgresStore(config: Pick<Config, 'env' | 'postgres'>, role: PgRole, log?: Logger): Promise<PostgresStore> {
+  return openPostgresStore(pgUrlFrom(config.env), { schema: config.postgres.schema, privateSchema: config.postgres.private_schema, log }, { role });
 }

@@ -189,7 +189,8 @@ export class PgBatchTransaction implements BatchTransaction {
           [
             this.batchRef, e.batchId, e.contentKey, e.headKey, e.startOffset, e.endOffset, e.rowsIn, e.loaded, e.rejected, e.duplicates,
             e.flagged, e.clipped, e.files.join(';'), e.keyId, e.keyMode, e.deidProfile, e.zip3Vintage, e.zip3TableHash, e.rulesetVersion,
-            e.warnings.join('; '),
+            // Free text: cut to the column (SQLite does not enforce lengths; PostgreSQL would refuse the batch).
+            e.warnings.join('; ').slice(0, 1000),
           ],
         );
       } catch (err) {
