@@ -17,7 +17,7 @@ import { isTransient, UserError } from '../../src/core/errors.js';
 import { copyText } from '../../src/stores/postgres/copy.js';
 import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/store.js';
 import { AlreadyCommittedError } from '../../src/stores/postgres/transaction.js';
-import { pgUrlFrom } from '../../src/stores/postgres/connect.js';
+import { createPool, pgUrlFrom } from '../../src/stores/postgres/connect.js';
 import { eventsCsv, plausibleRows, REPO } from '../helpers/project.js';
 import { PG_ADMIN_URL, uniqueName } from '../helpers/services.js';
 import { contentRef, load, newBatchId, readCsv, stage } from './batches.js';
@@ -401,6 +401,23 @@ describe('PostgreSQL store', () => {
     await load(store, readCsv(eventsCsv(plausibleRows(5, { seed: 211, prefix: 'more' }))), { outboxSink: 'powerbi' });
     expect(await q2.next()).toMatchObject({ rows: 5 });
     await q2.close();
+  });
+
+  it("a reader's connections are read-only on the server; a writer's sessions carry the idle-transaction and keepalive limits", async () => {
+    const reader = createPool(h!.url, { role: 'reader' });
+    try {
+      await expect(reader.query('CREATE TABLE public.nope (x integer)')).rejects.toMatchObject({ code: '25006' });
+      expect((await reader.query('SHOW tcp_keepalives_idle')).rows[0].tcp_keepalives_idle).toBe('60');
+    } finally {
+      await reader.end();
+    }
+    const writer = createPool(h!.url, { role: 'writer' });
+    try {
+      expect((await writer.query('SHOW idle_in_transaction_session_timeout')).rows[0].idle_in_transaction_session_timeout).toBe('10min');
+      expect((await writer.query('SHOW default_transaction_read_only')).rows[0].default_transaction_read_only).toBe('off');
+    } finally {
+      await writer.end();
+    }
   });
 
   it('declares the types Power BI reads as typed columns', async () => {

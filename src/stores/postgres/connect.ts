@@ -63,6 +63,17 @@ export interface PoolOptions {
   onIdleError?: (code: string) => void;
 }
 
+/**
+ * Server-side settings for each session. A reader cannot write, whatever it runs (the server refuses: 25006). A
+ * writer's batch that sits idle in its transaction for 10 minutes (a hung process) is ended by the server, and a
+ * writer whose machine vanished without closing its socket is noticed by TCP keepalives within about two minutes:
+ * either way its locks are released and its batch rolls back, so other workers can load the file.
+ */
+export function sessionOptions(role: PgRole): string {
+  const keepalive = '-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6';
+  return role === 'reader' ? `-c default_transaction_read_only=on ${keepalive}` : `-c idle_in_transaction_session_timeout=600000 ${keepalive}`;
+}
+
 export function createPool(url: string, opts: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
@@ -71,8 +82,7 @@ export function createPool(url: string, opts: PoolOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: opts.applicationName ?? (opts.role === 'reader' ? 'medetl-reader' : 'medetl'),
-    // A reader cannot write, whatever it runs: the server refuses (25006 read_only_sql_transaction).
-    options: opts.role === 'reader' ? '-c default_transaction_read_only=on' : undefined,
+    options: sessionOptions(opts.role),
   });
   // An idle connection that drops (server restart, pg_terminate_backend) must not crash the process; the next
   // checkout connects afresh.
