@@ -1,12 +1,17 @@
 // The PostgreSQL store alone: N masked rows (default 1M) through begin -> markSeen -> insertRows (COPY, in row
 // groups of 65,536 as the runner sends them) -> commit, in a database of its own (dropped after).
-// Prints {rows, ms, markSeenMs, copyMs, commitMs, copyRowsPerSec, storeRowsPerSec, maxRssMB} as JSON.
+// Prints {rows, ms, markSeenMs, copyMs, commitMs, copyRowsPerSec, storeRowsPerSec, rawCopyRowsPerSec, ...} as JSON; the
+// raw COPY figures (the same text, made beforehand, into an unindexed / indexed copy of events) are the server's
+// ceiling on this machine at this moment, for a ratio that survives a busy machine.
 // argv: [rows] [csvFile]; MEDETL_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is an admin URL.
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
 import { parseKey } from '../../dist/config/key.js';
 import { configSchema } from '../../dist/config/schema.js';
 import { DEFAULT_ZIP3_TABLE } from '../../dist/config/zip3.js';
@@ -15,9 +20,11 @@ import { deidentify, eventFingerprints } from '../../dist/pipeline/deid.js';
 import { CsvTokenizer } from '../../dist/pipeline/read.js';
 import { countRejects, RawBatchBuilder, resolveHeader } from '../../dist/pipeline/schema.js';
 import { cleanAndCheck, dropDuplicatesWithin } from '../../dist/pipeline/stages.js';
+import { EVENTS_COPY_COLUMNS, eventsCopyStream } from '../../dist/stores/postgres/copy.js';
 import { openPostgresStore } from '../../dist/stores/postgres/store.js';
 import { makeEvents } from './make-events.mjs';
 
+const copyFrom = copyStreams.from;
 const rows = Number(process.argv[2] ?? 1_000_000);
 const given = process.argv[3];
 const file = given ?? path.join(tmpdir(), `medetl-bench-pg-${process.pid}.csv`);
@@ -70,6 +77,22 @@ try {
   const t5 = performance.now();
   const stored = await store.ledger.storedRowsByBatch();
   await store.close();
+  // The server's own ceiling under today's load: the same rows' COPY text, made beforehand, into a copy of the
+  // events table (no index), and into one with the events table's two indexes.
+  const text = [];
+  await pipeline(eventsCopyStream(masked, 0, masked.n, new Int32Array(masked.patientKeys.length).fill(1), 1), new Writable({ write(c, _e, cb) { text.push(c); cb(); } }));
+  const raw = new pg.Client({ connectionString: u.toString() });
+  await raw.connect();
+  const rawCopy = async (indexes) => {
+    await raw.query('DROP TABLE IF EXISTS medetl.bench_copy; CREATE TABLE medetl.bench_copy (LIKE medetl.events)');
+    if (indexes) await raw.query('CREATE INDEX ON medetl.bench_copy (patient_ref); CREATE INDEX ON medetl.bench_copy (batch_ref)');
+    const r0 = performance.now();
+    await pipeline(Readable.from(text), raw.query(copyFrom(`COPY medetl.bench_copy (${EVENTS_COPY_COLUMNS.join(', ')}) FROM STDIN`)));
+    return performance.now() - r0;
+  };
+  const rawMs = await rawCopy(false);
+  const rawIdxMs = await rawCopy(true);
+  await raw.end();
   if (stored.get(batchId) !== masked.n) throw new Error(`stored ${stored.get(batchId)} of ${masked.n} rows`);
   const storeMs = t2 - t0 + (t5 - t3);
   Object.assign(result, {
@@ -81,6 +104,9 @@ try {
     commitMs: t5 - t4,
     copyRowsPerSec: Math.round(masked.n / ((t4 - t3) / 1000)),
     storeRowsPerSec: Math.round(masked.n / (storeMs / 1000)),
+    rawCopyRowsPerSec: Math.round(masked.n / (rawMs / 1000)),
+    rawCopyIndexedRowsPerSec: Math.round(masked.n / (rawIdxMs / 1000)),
+    loadAverage: os.loadavg()[0],
     maxRssMB: process.resourceUsage().maxRSS / 1024,
   });
 } finally {
