@@ -1,7 +1,23 @@
 // The ledger reader: the one way status, verify, score, push, audit and the dashboard read what was loaded.
 // No SQL against the ledger outside the store implementations (stores/sqlite/, stores/postgres/).
 import type { ColumnMetrics } from '../pipeline/types.js';
-import type { DriftRow, QuarantineRecord } from './store.js';
+
+/** One departure of a batch statistic from its rolling baseline (QC drift). */
+export interface DriftRow {
+  column: string;
+  statistic: string;
+  baseline: number;
+  observed: number;
+  severity: 'warn' | 'alert';
+}
+
+export interface QuarantineRecord {
+  sourceName: string;
+  reasonCode: string;
+  /** Keyed content key when the file could be read, else null. */
+  contentKey: string | null;
+  atMs: number;
+}
 
 /** A committed batch as readers see it. Private fields are null when the private state is not at hand. */
 export interface LedgerBatch {

@@ -93,7 +93,6 @@ export const EVENTS: TableSpec = {
     { name: 'heart_rate', type: 'double' },
     { name: 'outlier_flags', type: t(255), notNull: true },
   ],
-  indexes: [['patient_ref'], ['batch_ref']],
 };
 
 /** The analysts' fact table: the output allow-list (pipeline/types.ts OUTPUT_COLUMNS), in order. */

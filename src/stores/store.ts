@@ -13,7 +13,10 @@
 //   migration and no recovery.
 import type { MaskedBatch } from '../pipeline/deid.js';
 import type { BatchCounts, ColumnMetrics } from '../pipeline/types.js';
-import type { LedgerReader } from './ledger.js';
+import type { DriftRow, LedgerReader, QuarantineRecord } from './ledger.js';
+import type { SqlTx } from './steps.js';
+
+export type { DriftRow, QuarantineRecord };
 
 /** Which bytes of a file a batch covers, named by keyed hashes (nothing in the release is an unkeyed hash). */
 export interface ContentRef {
@@ -57,15 +60,6 @@ export interface OutboxWrite {
   payload: string;
 }
 
-/** One departure of a batch statistic from its rolling baseline (QC drift). */
-export interface DriftRow {
-  column: string;
-  statistic: string;
-  baseline: number;
-  observed: number;
-  severity: 'warn' | 'alert';
-}
-
 export interface BatchCommit {
   entry: LedgerEntry;
   metrics: ColumnMetrics[];
@@ -79,6 +73,8 @@ export interface BatchCommit {
 /** One open batch transaction. Calls are sequential: the runner awaits each before the next. */
 export interface BatchTransaction {
   readonly batchId: string;
+  /** SQL inside this transaction, for the extension steps and readers of history (stores/steps.ts). */
+  readonly sql: SqlTx;
   /**
    * Cross-batch duplicates: 1 for an event never committed before, 0 for one an earlier batch holds. The new
    * fingerprints are recorded in this transaction (rolled back with it).
@@ -86,7 +82,7 @@ export interface BatchTransaction {
   markSeen(fingerprints: BigInt64Array): Promise<Uint8Array>;
   /** Rows [from, to) of the masked batch; chunk by chunk, so a huge batch never sits in one statement. */
   insertRows(batch: MaskedBatch, from: number, to: number): Promise<void>;
-  /** Ledger row, metrics, rejects, outbox chunks, drift, attestation, BI tables; then COMMIT. */
+  /** Ledger row, metrics, rejects, outbox chunks, drift, attestation; then the commit steps (BI tables...); COMMIT. */
   commit(c: BatchCommit): Promise<void>;
   /** Safe to call after a failed call, or twice. */
   rollback(): Promise<void>;
@@ -96,14 +92,6 @@ export type Begun = { kind: 'committed'; batchId: string } | { kind: 'open'; tx:
 
 /** What recovery may do with a file a file sink staged: publish it, delete it, or leave it to its live writer. */
 export type StagedFate = 'committed' | 'abandoned' | 'in_flight';
-
-export interface QuarantineRecord {
-  sourceName: string;
-  reasonCode: string;
-  /** Keyed content key when the file could be read, else null. */
-  contentKey: string | null;
-  atMs: number;
-}
 
 /** Earlier committed segments of a file (appends, and big files loaded as several batches). */
 export interface Segment {

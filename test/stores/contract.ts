@@ -3,6 +3,7 @@
 // through a connection of its own (outside any store), which is how "not visible before commit" is observed.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTransient, UserError } from '../../src/core/errors.js';
+import type { CommitStep } from '../../src/stores/steps.js';
 import type { Store } from '../../src/stores/store.js';
 import { eventsCsv, plausibleRows, type EventRow } from '../helpers/project.js';
 import { contentRef, expectedRows, load, newBatchId, readCsv, stage, type CleanedRow } from './batches.js';
@@ -15,8 +16,11 @@ export type CountedTable =
 export interface StoreHarness {
   /** Whether two writers may be open on one store at once (PostgreSQL: yes; SQLite: one writer holds the lock). */
   readonly concurrentWriters: boolean;
-  /** A writer store on this test's store (called again: another writer on the same store, as a second process). */
-  open(): Promise<Store>;
+  /**
+   * A writer store on this test's store (called again: another writer on the same store, as a second process), with
+   * these commit steps (stores/steps.ts).
+   */
+  open(steps?: readonly CommitStep[]): Promise<Store>;
   /** A store opened with role 'reader' on its own connection. */
   openReader(): Promise<Store>;
   /** Rows in a table, counted through the harness's own connection. */
@@ -60,8 +64,8 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
   describe(`store contract: ${name}`, () => {
     let h: StoreHarness | null = null;
     const opened: Store[] = [];
-    const open = async () => {
-      const s = await h!.open();
+    const open = async (steps?: readonly CommitStep[]) => {
+      const s = await h!.open(steps);
       opened.push(s);
       return s;
     };
@@ -260,6 +264,55 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
       expect(isTransient(e)).toBe(false);
       await s.tx.rollback();
       expect(await counts(h!)).toEqual(zeros());
+    });
+
+    it('runs the commit steps inside the transaction: their tables at open, their writes at commit or never', async () => {
+      // A step written once for both stores: the shared SQL subset, `?` parameters, unqualified names.
+      let failNext = false;
+      const step: CommitStep = {
+        name: 'test_counts',
+        ddl: () => ['CREATE TABLE IF NOT EXISTS step_counts (batch_id VARCHAR(40) PRIMARY KEY, batch_ref INTEGER NOT NULL, n INTEGER NOT NULL, rows_so_far INTEGER NOT NULL)'],
+        privateDdl: () => ['CREATE TABLE IF NOT EXISTS step_private (batch_id VARCHAR(40) PRIMARY KEY)'],
+        async run(tx, priv, ctx) {
+          const [own] = await tx.all<{ n: number }>('SELECT count(*) AS n FROM events WHERE batch_ref = ?', [ctx.batchRef]);
+          const [all] = await tx.all<{ n: number }>("SELECT count(*) AS n FROM events WHERE outlier_flags <> 'no such ? flag'");
+          await tx.run('INSERT INTO step_counts (batch_id, batch_ref, n, rows_so_far) VALUES (?, ?, ?, ?)', [ctx.batchId, ctx.batchRef, own.n, all.n]);
+          await priv.run('INSERT INTO step_private (batch_id) VALUES (?)', [ctx.batchId]);
+          if (failNext) throw new Error('step failed');
+        },
+      };
+      const store = await open([step]);
+      const a = await load(store, readCsv(csv(120, { seed: 81 })));
+      const s = await stage(store, readCsv(csv(30, { seed: 82, prefix: 'b' })));
+      if ('status' in s) throw new Error('fresh content reported as committed');
+      // The transaction's own SQL sees its uncommitted rows; another connection does not.
+      expect(await s.tx.sql.all<{ n: number }>('SELECT count(*) AS n FROM events')).toEqual([{ n: 150 }]);
+      expect(await h!.count('events')).toBe(120);
+      await s.tx.commit(s.commit);
+      const rows = await (await openReader()).ledger.batches();
+      expect(rows.map((b) => b.batchId)).toEqual([a.batchId, s.tx.batchId]);
+      const counts = await store.begin(contentRef('probe'), newBatchId());
+      if (counts.kind !== 'open') throw new Error('fresh content reported as committed');
+      const got = await counts.tx.sql.all<{ batch_id: string; n: number; rows_so_far: number }>('SELECT batch_id, n, rows_so_far FROM step_counts ORDER BY rows_so_far');
+      await counts.tx.rollback();
+      expect(got).toEqual([
+        { batch_id: a.batchId, n: 120, rows_so_far: 120 },
+        { batch_id: s.tx.batchId, n: 30, rows_so_far: 150 },
+      ]);
+      // A failing step fails the commit: nothing of that batch remains in the release.
+      failNext = true;
+      const f = await stage(store, readCsv(csv(10, { seed: 83, prefix: 'c' })));
+      if ('status' in f) throw new Error('fresh content reported as committed');
+      await expect(f.tx.commit(f.commit)).rejects.toThrow();
+      await f.tx.rollback();
+      expect(await h!.count('events')).toBe(150);
+      expect(await h!.count('batches')).toBe(2);
+      // Opening again with the same steps keeps their tables and rows.
+      const again = await open([step]);
+      const probe = await again.begin(contentRef('probe-2'), newBatchId());
+      if (probe.kind !== 'open') throw new Error('fresh content reported as committed');
+      expect(await probe.tx.sql.all('SELECT batch_id FROM step_counts')).toHaveLength(2);
+      await probe.tx.rollback();
     });
 
     it('stores NULL for every missing value', async () => {

@@ -26,7 +26,7 @@ export async function pgHarness(): Promise<PgHarness | null> {
     url: db.url,
     database: db.name,
     admin,
-    open: () => openPostgresStore(db.url),
+    open: (steps) => openPostgresStore(db.url, { steps }),
     openReader: () => openPostgresStore(db.url, {}, { role: 'reader' }),
     async count(table) {
       const name = `${PRIVATE.has(table) ? 'medetl_private' : 'medetl'}.${table}`;

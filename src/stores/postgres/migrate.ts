@@ -1,10 +1,11 @@
 // Creating the two schemas (writer) or checking they are there and readable (reader). All DDL runs in one
 // transaction under an advisory lock: two processes starting at once create it once, and a failure (missing
 // rights, a lost connection) leaves nothing half-created.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { UserError } from '../../core/errors.js';
-import { createTables, releaseDdl } from '../ddl.js';
+import { createTables, ident, releaseDdl } from '../ddl.js';
+import type { CommitStep } from '../steps.js';
 import { PRIVATE_TABLES, SCHEMA_VERSION } from '../schema.js';
 import { describeTarget, type PgTarget } from './connect.js';
 import { sqlState, storeError } from './errors.js';
@@ -13,6 +14,8 @@ import { SEQUENCES, type PgNames } from './names.js';
 export interface StoreIdentity {
   storeId: string;
   schemaVersion: number;
+  /** stepsDdlKey() of the commit steps whose tables exist, or null before any. */
+  stepsDdl: string | null;
 }
 
 /** Whether a table exists, from the catalog (which every role may read, whatever its rights on the schema). */
@@ -45,10 +48,10 @@ function rightsError(t: PgTarget, names: PgNames, what: string, role: 'writer' |
 /** The store's identity row, or null when the schema has no meta table yet. */
 export async function readIdentity(c: pg.ClientBase, names: PgNames): Promise<StoreIdentity | null> {
   if (!(await tableExists(c, names.schema, 'meta'))) return null;
-  const r = await c.query<{ name: string; value: string }>(`SELECT name, value FROM ${names.t('meta')} WHERE name IN ('schema_version', 'store_id')`);
+  const r = await c.query<{ name: string; value: string }>(`SELECT name, value FROM ${names.t('meta')} WHERE name IN ('schema_version', 'store_id', 'steps_ddl')`);
   const m = new Map(r.rows.map((x) => [x.name, x.value]));
   if (!m.has('store_id') || !m.has('schema_version')) return null;
-  return { storeId: m.get('store_id')!, schemaVersion: Number(m.get('schema_version')) };
+  return { storeId: m.get('store_id')!, schemaVersion: Number(m.get('schema_version')), stepsDdl: m.get('steps_ddl') ?? null };
 }
 
 function checkVersion(id: StoreIdentity, names: PgNames): void {
@@ -86,13 +89,24 @@ async function checkWriteRights(c: pg.ClientBase, names: PgNames, t: PgTarget): 
   if (r.rows.length) throw rightsError(t, names, `write to ${r.rows[0].nspname}.${r.rows[0].relname}`, 'writer');
 }
 
-/** Writer: create what is missing (idempotent; safe when two processes start at once), return the identity. */
-export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget): Promise<StoreIdentity> {
+/** Names the commit steps' DDL: a writer runs it again (idempotently) only when it changed. */
+export function stepsDdlKey(steps: readonly CommitStep[]): string {
+  const ddl = steps.map((st) => [st.name, st.ddl('postgres'), st.privateDdl?.('postgres') ?? []]);
+  return createHash('sha256').update(JSON.stringify(ddl)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Writer: create what is missing (idempotent; safe when two processes start at once), return the identity. The
+ * commit steps' tables are created with unqualified names: theirs in the release schema, their private ones in the
+ * private schema.
+ */
+export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget, steps: readonly CommitStep[] = []): Promise<StoreIdentity> {
   const step = { what: 'read the store' };
+  const stepsKey = stepsDdlKey(steps);
   try {
     const existing = await readIdentity(c, names);
-    if (existing) {
-      checkVersion(existing, names);
+    if (existing) checkVersion(existing, names);
+    if (existing && existing.stepsDdl === stepsKey) {
       step.what = 'write';
       await checkWriteRights(c, names, t);
       return existing;
@@ -100,34 +114,48 @@ export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget
     await c.query('BEGIN');
     try {
       await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [names.lock.ddl]);
-      const raced = await readIdentity(c, names);
-      if (raced) {
-        await c.query('COMMIT');
-        checkVersion(raced, names);
-        return raced;
+      let id = await readIdentity(c, names);
+      if (id) checkVersion(id, names);
+      if (!id) {
+        // CREATE SCHEMA checks the right to create schemas even when the schema exists: create only the missing
+        // ones, so a DBA may make the schemas for medetl's user beforehand.
+        const missing: string[] = [];
+        for (const s of [names.schema, names.privateSchema]) if (!(await schemaExists(c, s))) missing.push(s);
+        for (const sql of storeDdl(names, missing)) {
+          step.what = sql.startsWith('CREATE SCHEMA')
+            ? `create schemas in database ${t.database}`
+            : `create tables in schema ${sql.includes(`"${names.privateSchema}".`) ? names.privateSchema : names.schema}`;
+          await c.query(sql);
+        }
+        step.what = `write to schema ${names.schema}`;
+        id = { storeId: randomUUID(), schemaVersion: SCHEMA_VERSION, stepsDdl: null };
+        await c.query(
+          `INSERT INTO ${names.t('meta')} (name, value) VALUES ('schema_version', $1), ('store_id', $2) ON CONFLICT (name) DO NOTHING`,
+          [String(id.schemaVersion), id.storeId],
+        );
       }
-      // CREATE SCHEMA checks the right to create schemas even when the schema exists: create only the missing ones,
-      // so a DBA may make the schemas for medetl's user beforehand.
-      const missing: string[] = [];
-      for (const s of [names.schema, names.privateSchema]) if (!(await schemaExists(c, s))) missing.push(s);
-      for (const sql of storeDdl(names, missing)) {
-        step.what = sql.startsWith('CREATE SCHEMA') ? `create schemas in database ${t.database}` : `create tables in schema ${sql.includes(`"${names.privateSchema}".`) ? names.privateSchema : names.schema}`;
-        await c.query(sql);
+      if (id.stepsDdl !== stepsKey) {
+        step.what = `create tables in schema ${names.schema}`;
+        await c.query(`SET LOCAL search_path TO ${ident(names.schema)}`);
+        for (const st of steps) for (const sql of st.ddl('postgres')) await c.query(sql);
+        step.what = `create tables in schema ${names.privateSchema}`;
+        await c.query(`SET LOCAL search_path TO ${ident(names.privateSchema)}`);
+        for (const st of steps) for (const sql of st.privateDdl?.('postgres') ?? []) await c.query(sql);
+        step.what = `write to schema ${names.schema}`;
+        await c.query(`INSERT INTO ${names.t('meta')} (name, value) VALUES ('steps_ddl', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [stepsKey]);
       }
-      step.what = `write to schema ${names.schema}`;
-      const id: StoreIdentity = { storeId: randomUUID(), schemaVersion: SCHEMA_VERSION };
-      await c.query(
-        `INSERT INTO ${names.t('meta')} (name, value) VALUES ('schema_version', $1), ('store_id', $2) ON CONFLICT (name) DO NOTHING`,
-        [String(id.schemaVersion), id.storeId],
-      );
       await c.query('COMMIT');
-      const made = await readIdentity(c, names);
-      if (!made) throw new UserError(`PostgreSQL schema ${names.schema} was created but its meta rows cannot be read back`, 'pg_schema_invalid');
-      return made;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
+    const made = await readIdentity(c, names);
+    if (!made) throw new UserError(`PostgreSQL schema ${names.schema} was created but its meta rows cannot be read back`, 'pg_schema_invalid');
+    if (existing) {
+      step.what = 'write';
+      await checkWriteRights(c, names, t);
+    }
+    return made;
   } catch (err) {
     if (err instanceof UserError) throw err;
     if (sqlState(err) === '42501') {

@@ -6,8 +6,10 @@ import type pg from 'pg';
 import type { Config } from '../../config/load.js';
 import type { Logger } from '../../ops/log.js';
 import { UserError } from '../../core/errors.js';
+import type { CommitStep } from '../steps.js';
 import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } from '../store.js';
 import { checkout, connectError, createPool, describeTarget, parsePgUrl, pgUrlFrom, type PgRole, type PgTarget } from './connect.js';
+import { ident } from '../ddl.js';
 import { sqlState, storeError } from './errors.js';
 import { PgLedgerReader } from './ledger.js';
 import { checkReadable, ensureSchema, readIdentity, type StoreIdentity } from './migrate.js';
@@ -16,6 +18,8 @@ import { PgOutboxQueue } from './outbox.js';
 import { PgBatchTransaction, utcTimestamp } from './transaction.js';
 
 export interface PostgresStoreOptions extends Partial<PgSchemas> {
+  /** Work inside every batch transaction, in order (stores/steps.ts); their tables are created by a writer. */
+  steps?: readonly CommitStep[];
   /** Connections in this process's pool (one per open batch, plus readers). */
   maxConnections?: number;
   log?: Logger;
@@ -36,6 +40,7 @@ export class PostgresStore implements Store {
     private readonly target: PgTarget,
     readonly role: PgRole,
     readonly identity: StoreIdentity,
+    private readonly steps: readonly CommitStep[] = [],
   ) {
     this.ledger = new PgLedgerReader(pool, names);
   }
@@ -56,6 +61,8 @@ export class PostgresStore implements Store {
     }
     try {
       await conn.client.query('BEGIN');
+      // Unqualified names in the commit steps' SQL: the release schema, then the private one (this transaction only).
+      await conn.client.query(`SET LOCAL search_path TO ${ident(n.schema)}, ${ident(n.privateSchema)}`);
       // The batch id first (never contended), then the content key: a second process given the same content waits
       // here until the first commits or rolls back, then reads the ledger.
       await conn.client.query('SELECT pg_advisory_xact_lock($1::bigint), pg_advisory_xact_lock($2::bigint)', [n.lock.batch(batchId), n.lock.content(content.contentKey)]);
@@ -66,7 +73,7 @@ export class PostgresStore implements Store {
         return { kind: 'committed', batchId: done.rows[0].batch_id };
       }
       const ref = await conn.client.query<{ ref: number }>(`SELECT nextval(${n.seq(SEQUENCES.batchRef)})::int AS ref`);
-      const tx: PgBatchTransaction = new PgBatchTransaction(conn, n, batchId, ref.rows[0].ref, content.contentKey, () => this.txs.delete(tx));
+      const tx: PgBatchTransaction = new PgBatchTransaction(conn, n, batchId, ref.rows[0].ref, content.contentKey, this.steps, () => this.txs.delete(tx));
       this.txs.add(tx);
       return { kind: 'open', tx };
     } catch (err) {
@@ -204,8 +211,9 @@ export async function openPostgresStore(
       throw connectError(err, target);
     }
     try {
-      const identity = how.role === 'writer' ? await ensureSchema(conn.client, names, target) : await checkReadable(conn.client, names, target);
-      return new PostgresStore(pool, names, target, how.role, identity);
+      const steps = opts.steps ?? [];
+      const identity = how.role === 'writer' ? await ensureSchema(conn.client, names, target, steps) : await checkReadable(conn.client, names, target);
+      return new PostgresStore(pool, names, target, how.role, identity, steps);
     } finally {
       conn.release();
     }

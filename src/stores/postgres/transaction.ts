@@ -6,11 +6,13 @@
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { MaskedBatch } from '../../pipeline/deid.js';
+import type { CommitStep, SqlTx } from '../steps.js';
 import type { BatchCommit, BatchTransaction } from '../store.js';
 import type { Conn } from './connect.js';
 import { bigintCopyStream, EVENTS_COPY_COLUMNS, eventsCopyStream } from './copy.js';
 import { PostgresError, sqlState, storeError } from './errors.js';
 import { SEQUENCES, type PgNames } from './names.js';
+import { pgSqlTx } from './sql.js';
 
 /** Another process committed this content although we held its lock (an older writer, another tool): not an error. */
 export class AlreadyCommittedError extends Error {
@@ -33,6 +35,12 @@ export class PgBatchTransaction implements BatchTransaction {
   private finished = false;
   private inserted = 0;
   private refs: { batch: MaskedBatch; patientRef: Int32Array } | null = null;
+  /**
+   * SQL in this transaction, for the commit steps and readers of history. Unqualified names resolve in the release
+   * schema, then the private one (begin() sets the transaction's search_path), so a step's SQL is the same text on
+   * both stores; release and private state are one transaction here.
+   */
+  readonly sql: SqlTx;
 
   constructor(
     private readonly conn: Conn,
@@ -40,8 +48,11 @@ export class PgBatchTransaction implements BatchTransaction {
     readonly batchId: string,
     private readonly batchRef: number,
     private readonly contentKey: string,
+    private readonly steps: readonly CommitStep[],
     private readonly onFinish: () => void,
-  ) {}
+  ) {
+    this.sql = pgSqlTx(conn.client, (what, fn) => this.step(what, fn));
+  }
 
   private get c() {
     return this.conn.client;
@@ -203,6 +214,9 @@ export class PgBatchTransaction implements BatchTransaction {
         }
         throw err;
       }
+      // The commit steps (BI tables, re-masking, QC history) still under the commit lock: each sees every batch
+      // committed before this one and this one's rows, so aggregates over all batches stay right with many writers.
+      for (const st of this.steps) await st.run(this.sql, this.sql, { batchRef: this.batchRef, batchId: e.batchId, nowMs: cm.private.startedAtMs });
       await this.c.query('COMMIT');
       this.finish();
     });
