@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTransient, UserError } from '../../src/core/errors.js';
 import { copyText } from '../../src/stores/postgres/copy.js';
-import { openPostgresStore, type PostgresStore } from '../../src/stores/postgres/store.js';
+import { openPostgresLedger, openPostgresOutbox, openPostgresStore, type PostgresStore } from '../../src/stores/postgres/store.js';
 import { AlreadyCommittedError } from '../../src/stores/postgres/transaction.js';
 import { createPool, pgUrlFrom } from '../../src/stores/postgres/connect.js';
 import { eventsCsv, plausibleRows, REPO } from '../helpers/project.js';
@@ -401,6 +401,16 @@ describe('PostgreSQL store', () => {
     await load(store, readCsv(eventsCsv(plausibleRows(5, { seed: 211, prefix: 'more' }))), { outboxSink: 'powerbi' });
     expect(await q2.next()).toMatchObject({ rows: 5 });
     await q2.close();
+    // What `medetl push` and the readers open from the config alone.
+    const config = { env: { MEDETL_PG_URL: h!.url }, postgres: { schema: 'medetl', private_schema: 'medetl_private' } };
+    const pushQueue = await openPostgresOutbox(config, 'powerbi');
+    expect(await pushQueue.pending()).toEqual({ chunks: 1, rows: 5 });
+    await pushQueue.close();
+    await expect(pushQueue.pending()).rejects.toThrow();
+    const ledger = await openPostgresLedger(config);
+    expect((await ledger.summary()).batches).toBe(2);
+    await ledger.close();
+    await expect(ledger.summary()).rejects.toThrow();
   });
 
   it("a reader's connections are read-only on the server; a writer's sessions carry the idle-transaction and keepalive limits", async () => {

@@ -15,7 +15,7 @@ export class PgOutboxQueue implements OutboxQueue {
     private readonly pool: pg.Pool,
     private readonly names: PgNames,
     readonly sink: string,
-    private readonly onClose: () => void = () => undefined,
+    private readonly onClose: () => Promise<void> = async () => undefined,
   ) {}
 
   private async q<R extends pg.QueryResultRow>(operation: string, sql: string, params: unknown[]): Promise<R[]> {
@@ -87,11 +87,12 @@ export class PgOutboxQueue implements OutboxQueue {
   }
 
   async close(): Promise<void> {
-    this.onClose();
     const lease = this.lease;
     this.lease = null;
-    if (!lease) return;
-    const ok = lease.broken ? false : await lease.client.query('SELECT pg_advisory_unlock($1::bigint)', [this.names.lock.outbox(this.sink)]).then(() => true, () => false);
-    lease.release(!ok);
+    if (lease) {
+      const ok = lease.broken ? false : await lease.client.query('SELECT pg_advisory_unlock($1::bigint)', [this.names.lock.outbox(this.sink)]).then(() => true, () => false);
+      lease.release(!ok);
+    }
+    await this.onClose();
   }
 }

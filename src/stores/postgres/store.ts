@@ -163,11 +163,19 @@ export class PostgresStore implements Store {
   }
 
   /** The queue an outbox sink's sender drains (sinks/outbox.ts), on this store's pool. */
-  outboxQueue(sink: string): PgOutboxQueue {
+  outboxQueue(sink: string, opts: { closesStore?: boolean } = {}): PgOutboxQueue {
     this.writable('the outbox');
-    const q = new PgOutboxQueue(this.pool, this.names, sink, () => this.queues.delete(q));
+    const q: PgOutboxQueue = new PgOutboxQueue(this.pool, this.names, sink, async () => {
+      this.queues.delete(q);
+      if (opts.closesStore) await this.close();
+    });
     this.queues.add(q);
     return q;
+  }
+
+  /** This store's ledger as a standalone reader: closing it closes the store. */
+  readerLedger(): PgLedgerReader {
+    return new PgLedgerReader(this.pool, this.names, () => this.close());
   }
 
   /** Open batches in this process (for a graceful stop). */
@@ -226,4 +234,16 @@ export async function openPostgresStore(
 /** The store `store: postgres` names: MEDETL_PG_URL from .env, the schemas from config.yaml's `postgres` block. */
 export function openConfiguredPostgresStore(config: Pick<Config, 'env' | 'postgres'>, role: PgRole, log?: Logger): Promise<PostgresStore> {
   return openPostgresStore(pgUrlFrom(config.env), { schema: config.postgres.schema, privateSchema: config.postgres.private_schema, log }, { role });
+}
+
+/** The ledger for readers (status, verify, score, the dashboard): a read-only store whose close() ends its pool. */
+export async function openPostgresLedger(config: Pick<Config, 'env' | 'postgres'>, log?: Logger): Promise<PgLedgerReader> {
+  const store = await openConfiguredPostgresStore(config, 'reader', log);
+  return store.readerLedger();
+}
+
+/** One outbox sink's queue without a batch writer (`medetl push`): its close() closes the store it opened. */
+export async function openPostgresOutbox(config: Pick<Config, 'env' | 'postgres'>, sink: string, log?: Logger): Promise<PgOutboxQueue> {
+  const store = await openConfiguredPostgresStore(config, 'writer', log);
+  return store.outboxQueue(sink, { closesStore: true });
 }
