@@ -2,7 +2,7 @@
 // groups of 65,536 as the runner sends them) -> commit, in a database of its own (dropped after).
 // Prints {rows, ms, markSeenMs, copyMs, commitMs, copyRowsPerSec, storeRowsPerSec, rawCopyRowsPerSec, ...} as JSON; the
 // raw COPY figures (the same text, made beforehand, into an unindexed / indexed copy of events) are the server's
-// ceiling on this machine at this moment, for a ratio that survives a busy machine.
+// ceiling on this machine at this moment (binary COPY, as the store sends), for a ratio that survives a busy machine.
 // argv: [rows] [csvFile]; MEDETL_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is an admin URL.
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { deidentify, eventFingerprints } from '../../dist/pipeline/deid.js';
 import { CsvTokenizer } from '../../dist/pipeline/read.js';
 import { countRejects, RawBatchBuilder, resolveHeader } from '../../dist/pipeline/schema.js';
 import { cleanAndCheck, dropDuplicatesWithin } from '../../dist/pipeline/stages.js';
-import { EVENTS_COPY_COLUMNS, eventsCopyStream } from '../../dist/stores/postgres/copy.js';
+import { EVENTS_COPY_COLUMNS, eventsBinaryCopyStream } from '../../dist/stores/postgres/copy.js';
 import { openPostgresStore } from '../../dist/stores/postgres/store.js';
 import { makeEvents } from './make-events.mjs';
 
@@ -77,17 +77,17 @@ try {
   const t5 = performance.now();
   const stored = await store.ledger.storedRowsByBatch();
   await store.close();
-  // The server's own ceiling under today's load: the same rows' COPY text, made beforehand, into a copy of the
+  // The server's own ceiling under today's load: the same rows' COPY data, made beforehand, into a copy of the
   // events table (no index), and into one with the events table's two indexes.
-  const text = [];
-  await pipeline(eventsCopyStream(masked, 0, masked.n, new Int32Array(masked.patientKeys.length).fill(1), 1), new Writable({ write(c, _e, cb) { text.push(c); cb(); } }));
+  const data = [];
+  await pipeline(eventsBinaryCopyStream(masked, 0, masked.n, new Int32Array(masked.patientKeys.length).fill(1), 1), new Writable({ write(c, _e, cb) { data.push(Buffer.from(c)); cb(); } }));
   const raw = new pg.Client({ connectionString: u.toString() });
   await raw.connect();
   const rawCopy = async (indexes) => {
     await raw.query('DROP TABLE IF EXISTS medetl.bench_copy; CREATE TABLE medetl.bench_copy (LIKE medetl.events)');
     if (indexes) await raw.query('CREATE INDEX ON medetl.bench_copy (patient_ref); CREATE INDEX ON medetl.bench_copy (batch_ref)');
     const r0 = performance.now();
-    await pipeline(Readable.from(text), raw.query(copyFrom(`COPY medetl.bench_copy (${EVENTS_COPY_COLUMNS.join(', ')}) FROM STDIN`)));
+    await pipeline(Readable.from(data), raw.query(copyFrom(`COPY medetl.bench_copy (${EVENTS_COPY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`)));
     return performance.now() - r0;
   };
   const rawMs = await rawCopy(false);

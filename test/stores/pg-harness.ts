@@ -71,3 +71,37 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Holds any COPY into medetl.events at its `row`-th row until release(): a trigger (test instrumentation on the real
+ * server) takes a shared advisory lock that the admin holds exclusively. Resolves with the COPYing backend's pid once
+ * the COPY has received that many rows and is waiting.
+ */
+export async function stallCopyAt(h: PgHarness, row: number): Promise<{ copying(): Promise<number>; release(): Promise<void> }> {
+  const key = 4242;
+  await h.admin.query('SELECT pg_advisory_lock($1)', [key]);
+  await h.admin.query(`CREATE SEQUENCE medetl.test_rows_seen;
+    CREATE FUNCTION medetl.test_stall() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF nextval('medetl.test_rows_seen') = ${Math.floor(row)} THEN PERFORM pg_advisory_lock_shared(${key}); END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_stall BEFORE INSERT ON medetl.events FOR EACH ROW EXECUTE FUNCTION medetl.test_stall()`);
+  return {
+    copying: () =>
+      waitFor('a COPY held mid-way', async () => {
+        const r = await h.admin.query(
+          `SELECT p.pid, p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid
+             JOIN pg_locks l ON l.pid = p.pid AND l.locktype = 'advisory' AND NOT l.granted WHERE d.datname = $1`,
+          [h.database],
+        );
+        return r.rows.length === 1 && Number(r.rows[0].tuples_processed) >= row - 1 ? (r.rows[0].pid as number) : null;
+      }),
+    // Unlock first: the held COPY goes on (or, its client gone, finds the socket closed and rolls back), and only
+    // then can the trigger be dropped (DROP TRIGGER waits for the COPY's transaction).
+    async release() {
+      await h.admin.query('SELECT pg_advisory_unlock($1)', [key]);
+      await h.admin.query('DROP TRIGGER test_stall ON medetl.events; DROP FUNCTION medetl.test_stall(); DROP SEQUENCE medetl.test_rows_seen');
+    },
+  };
+}

@@ -9,20 +9,18 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_ZIP3_TABLE } from '../../src/config/zip3.js';
 import { isTransient, UserError } from '../../src/core/errors.js';
-import { copyText } from '../../src/stores/postgres/copy.js';
+import { deidentify } from '../../src/pipeline/deid.js';
 import { openPostgresLedger, openPostgresOutbox, openPostgresStore, type PostgresStore } from '../../src/stores/postgres/store.js';
 import { AlreadyCommittedError } from '../../src/stores/postgres/transaction.js';
 import { createPool, pgUrlFrom } from '../../src/stores/postgres/connect.js';
 import { eventsCsv, plausibleRows, REPO } from '../helpers/project.js';
 import { PG_ADMIN_URL, uniqueName } from '../helpers/services.js';
-import { contentRef, load, newBatchId, readCsv, stage } from './batches.js';
+import { expectedRows, KEY, load, newBatchId, NOW, readCsv, stage } from './batches.js';
 import { storeContract } from './contract.js';
-import { backends, pgHarness, waitFor, type PgHarness } from './pg-harness.js';
+import { backends, pgHarness, stallCopyAt, waitFor, type PgHarness } from './pg-harness.js';
 
 storeContract('postgres', pgHarness);
 
@@ -170,25 +168,22 @@ describe('PostgreSQL store', () => {
 
   it('SIGKILL mid-COPY leaves no rows and no ledger row; in flight while alive, abandoned after; the next run loads it once', async () => {
     needDist();
-    const n = 60_000;
-    const file = writeCsv('events_big.csv', eventsCsv(plausibleRows(n, { seed: 202, patients: 600 })));
+    const n = 30_000;
+    const file = writeCsv('events_big.csv', eventsCsv(plausibleRows(n, { seed: 202, patients: 300 })));
     const idA = newBatchId();
     const a = child(h!.url, file, idA, 'before-copy');
     children.push(a);
     await a.next('ready');
     const observer = await open();
     expect((await observer.stagedFates([idA])).get(idA)).toBe('in_flight');
+    // Kill it while the server is receiving rows: the COPY is held at row 10,000 of 30,000.
+    const stall = await stallCopyAt(h!, 10_000);
     a.send('go');
-    // Kill it while the server is receiving rows.
-    await waitFor('the COPY to be under way', async () => {
-      const r = await h!.admin.query(
-        `SELECT p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname = $1`,
-        [h!.database],
-      );
-      return r.rows.length === 1 && Number(r.rows[0].tuples_processed) > 0;
-    });
+    await stall.copying();
     a.proc.kill('SIGKILL');
     expect(await a.exited).toBeNull();
+    // The server notices the closed socket when the held COPY reads on: then it rolls the transaction back.
+    await stall.release();
     await waitFor('the server to end the killed session', async () => (await backends(h!, `application_name = 'medetl' AND state <> 'idle'`)).length === 0);
     for (const t of ['events', 'batches', 'patients', 'event_fingerprints', 'batch_sources'] as const) expect(await h!.count(t)).toBe(0);
     expect((await observer.stagedFates([idA])).get(idA)).toBe('abandoned');
@@ -231,27 +226,19 @@ describe('PostgreSQL store', () => {
 
   it('a connection terminated during a COPY is a transient error too', async () => {
     const store = await open();
-    const r = readCsv(eventsCsv(plausibleRows(100_000, { seed: 204, patients: 500 })));
+    const r = readCsv(eventsCsv(plausibleRows(20_000, { seed: 204, patients: 200 })));
     // A batch whose single insertRows is one long COPY.
     const begun = await store.begin(r.ref, newBatchId());
     if (begun.kind !== 'open') throw new Error('fresh content reported as committed');
-    const { deidentify } = await import('../../src/pipeline/deid.js');
-    const { DEFAULT_ZIP3_TABLE } = await import('../../src/config/zip3.js');
-    const { KEY, NOW } = await import('./batches.js');
     const masked = deidentify(r.raw, { key: KEY, profile: 'safe_harbor', restrictedZip3: new Set(DEFAULT_ZIP3_TABLE.prefixes), batchId: begun.tx.batchId, nowMs: NOW });
+    const stall = await stallCopyAt(h!, 5_000);
     const copying = begun.tx.insertRows(masked, 0, masked.n).then(() => null, (x: unknown) => x as Error);
-    const pid = await waitFor('the COPY to be under way', async () => {
-      const q = await h!.admin.query(
-        `SELECT p.pid, p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname = $1`,
-        [h!.database],
-      );
-      return q.rows.length === 1 && Number(q.rows[0].tuples_processed) > 0 ? (q.rows[0].pid as number) : null;
-    });
-    await h!.admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    await h!.admin.query('SELECT pg_terminate_backend($1)', [await stall.copying()]);
     const e = await copying;
     expect(e).toBeInstanceOf(Error);
     expect(isTransient(e)).toBe(true);
     await begun.tx.rollback();
+    await stall.release();
     expect(await h!.count('events')).toBe(0);
     expect(await h!.count('patients')).toBe(0);
   }, 60_000);
@@ -444,13 +431,17 @@ describe('PostgreSQL store', () => {
     expect(p.rows[0].data_type).toBe('timestamp without time zone');
   });
 
-  it("COPY's text escaping round-trips backslashes, tabs and newlines, and \\N is NULL", async () => {
-    const values = ['plain', 'tab\there', 'new\nline', 'cr\rx', 'back\\slash', '\\N', '', null];
-    await h!.admin.query('CREATE TEMP TABLE esc (i integer, v text)');
-    const text = values.map((v, i) => `${i}\t${copyText(v)}\n`).join('');
-    await pipeline(Readable.from([text]), h!.admin.query(copyFrom('COPY esc (i, v) FROM STDIN')));
-    const r = await h!.admin.query('SELECT v FROM esc ORDER BY i');
-    expect(r.rows.map((x) => x.v)).toEqual(values);
-    expect(contentRef('x').contentKey).toMatch(/^[0-9a-f]{64}$/);
+  it('binary COPY round-trips dates before 2000, leap days, odd decimals and NULLs', async () => {
+    const store = await open();
+    const rows = plausibleRows(12, { seed: 212 });
+    const at = ['1999-12-31T23:59:59Z', '1969-07-20T20:17:00Z', '2000-02-29T12:00:00Z', '2000-01-01T00:00:00Z', '1850-03-01T00:00:00Z', '2199-12-31T00:00:00Z'];
+    at.forEach((ts, i) => (rows[i] = { ...rows[i], event_ts: ts }));
+    rows[6] = { ...rows[6], systolic_bp: '0.1', diastolic_bp: '', heart_rate: '123.456789' };
+    rows[7] = { ...rows[7], systolic_bp: '1e3', heart_rate: '-0', dob: '' };
+    const a = await load(store, readCsv(eventsCsv(rows)), { profile: 'limited_data_set' });
+    if (a.status !== 'loaded') throw new Error('expected a load');
+    const got = await h!.cleanedEvents();
+    expect(got).toEqual(expectedRows(a.masked));
+    expect(got.map((r) => r.event_date)).toEqual(expect.arrayContaining(['1999-12-31', '1969-07-20', '2000-02-29', '2000-01-01', '1850-03-01', '2199-12-31']));
   });
 });

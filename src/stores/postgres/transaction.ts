@@ -9,7 +9,7 @@ import type { MaskedBatch } from '../../pipeline/deid.js';
 import type { CommitStep, SqlTx } from '../steps.js';
 import type { BatchCommit, BatchTransaction } from '../store.js';
 import type { Conn } from './connect.js';
-import { bigintCopyStream, EVENTS_COPY_COLUMNS, eventsCopyStream } from './copy.js';
+import { bigintCopyStream, EVENTS_COPY_COLUMNS, eventsBinaryCopyStream } from './copy.js';
 import { PostgresError, sqlState, storeError } from './errors.js';
 import { SEQUENCES, type PgNames } from './names.js';
 import { pgSqlTx } from './sql.js';
@@ -136,8 +136,8 @@ export class PgBatchTransaction implements BatchTransaction {
       if (batch.batchId !== this.batchId) throw new PostgresError('batch_id_mismatch', 'inserting events');
       if (to <= from) return;
       const refs = await this.patientRefs(batch);
-      const sql = `COPY ${this.names.t('events')} (${EVENTS_COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) FROM STDIN`;
-      await pipeline(eventsCopyStream(batch, from, to, refs, this.batchRef), this.c.query(copyFrom(sql)));
+      const sql = `COPY ${this.names.t('events')} (${EVENTS_COPY_COLUMNS.map((c) => `"${c}"`).join(', ')}) FROM STDIN (FORMAT binary)`;
+      await pipeline(eventsBinaryCopyStream(batch, from, to, refs, this.batchRef), this.c.query(copyFrom(sql)));
       this.inserted += to - from;
     });
   }
