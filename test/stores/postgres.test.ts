@@ -348,6 +348,29 @@ describe('PostgreSQL store', () => {
     expect((await h!.admin.query(`SELECT count(*)::int AS n FROM medetl.meta WHERE name = 'store_id'`)).rows[0].n).toBe(1);
   });
 
+  it('two batches holding the same events at the same moment: the later one fails as transient and, retried, finds them duplicates', async () => {
+    const a = await open();
+    const b = await open();
+    const shared = plausibleRows(80, { seed: 213, prefix: 'shared' });
+    const fileA = readCsv(eventsCsv([...shared, ...plausibleRows(20, { seed: 214, prefix: 'onlya' })]));
+    const fileB = readCsv(eventsCsv([...shared.slice(0, 40), ...plausibleRows(10, { seed: 215, prefix: 'onlyb' })]));
+    const sa = await stage(a, fileA);
+    if ('status' in sa) throw new Error('fresh content reported as committed');
+    // b's fingerprints include 40 that a holds uncommitted: b waits for a.
+    const sb = stage(b, fileB).then((x) => x, (x: unknown) => x as Error);
+    await waitFor('the second batch to wait for the first', async () => (await backends(h!, `wait_event_type = 'Lock'`)).length === 1);
+    await sa.tx.commit(sa.commit);
+    const e = await sb;
+    expect(e).toBeInstanceOf(Error);
+    expect(isTransient(e)).toBe(true);
+    expect((e as { code?: string }).code).toBe('fingerprint_race');
+    const retried = await load(b, fileB);
+    if (retried.status !== 'loaded') throw new Error('expected a load');
+    expect(retried.commit.entry).toMatchObject({ loaded: 10, duplicates: 40 });
+    expect(await h!.count('events')).toBe(110);
+    expect(await h!.count('event_fingerprints')).toBe(110);
+  });
+
   it('the unique content key is the backstop: content committed by a writer that took no lock is reported as committed', async () => {
     const store = await open();
     const r = readCsv(eventsCsv(plausibleRows(60, { seed: 209 })));

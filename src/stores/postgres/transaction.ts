@@ -10,6 +10,7 @@ import type { CommitStep, SqlTx } from '../steps.js';
 import type { BatchCommit, BatchTransaction } from '../store.js';
 import type { Conn } from './connect.js';
 import { bigintCopyStream, EVENTS_COPY_COLUMNS, eventsBinaryCopyStream } from './copy.js';
+import { TransientError } from '../../core/errors.js';
 import { PostgresError, sqlState, storeError } from './errors.js';
 import { SEQUENCES, type PgNames } from './names.js';
 import { pgSqlTx } from './sql.js';
@@ -74,21 +75,32 @@ export class PgBatchTransaction implements BatchTransaction {
     return this.step('marking fingerprints seen', async () => {
       const fresh = new Uint8Array(fingerprints.length).fill(1);
       if (fingerprints.length === 0) return fresh;
-      // Sorting and hashing 1M fingerprints needs ~50 MB: kept in memory for this transaction only.
+      const f = this.names.t('event_fingerprints');
+      // Sorting 1M fingerprints needs ~30 MB: kept in memory for this transaction only.
       await this.c.query(`SET LOCAL work_mem = '128MB'`);
       await this.c.query('CREATE TEMP TABLE IF NOT EXISTS medetl_seen (fp bigint NOT NULL) ON COMMIT DROP');
       await this.c.query('TRUNCATE medetl_seen');
       await pipeline(bigintCopyStream(fingerprints), this.c.query(copyFrom('COPY medetl_seen (fp) FROM STDIN')));
-      // Insert the new ones in key order (two workers never wait on each other in opposite orders); what the insert
-      // skipped (committed earlier, or by a concurrent batch that committed while we waited) is a duplicate.
-      // (A fingerprint twice in the input is inserted once and counts as fresh both times, as in the SQLite store.)
-      const r = await this.c.query<{ fp: string }>(
-        `WITH ins AS (INSERT INTO ${this.names.t('event_fingerprints')} (fp) SELECT fp FROM medetl_seen ORDER BY fp ON CONFLICT DO NOTHING RETURNING fp)
-         SELECT s.fp::text AS fp FROM medetl_seen s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.fp = s.fp)`,
-      );
-      if (r.rows.length > 0) {
-        const seen = new Set(r.rows.map((x) => BigInt(x.fp)));
+      // 1. Which are committed already: one index probe each (a hash join would read the whole, growing table).
+      await this.c.query('SET LOCAL enable_hashjoin = off');
+      await this.c.query('SET LOCAL enable_mergejoin = off');
+      const dup = await this.c.query<{ fp: string }>(`SELECT DISTINCT s.fp::text AS fp FROM medetl_seen s JOIN ${f} e ON e.fp = s.fp`);
+      await this.c.query('SET LOCAL enable_hashjoin = on');
+      await this.c.query('SET LOCAL enable_mergejoin = on');
+      if (dup.rows.length > 0) {
+        const seen = new Set(dup.rows.map((x) => BigInt(x.fp)));
         for (let i = 0; i < fingerprints.length; i++) if (seen.has(fingerprints[i])) fresh[i] = 0;
+        await this.c.query('DELETE FROM medetl_seen WHERE fp = ANY($1::bigint[])', [dup.rows.map((x) => x.fp)]);
+      }
+      // 2. The rest, in key order, by a plain INSERT: measured 2.5-3.5x faster than INSERT ... ON CONFLICT DO NOTHING
+      // here. A fingerprint another batch commits between 1 and 2 makes this fail with a unique violation: the batch
+      // rolls back as a transient failure and is retried, and then finds it committed. (A fingerprint twice in the
+      // input is inserted once and counts as fresh both times, as in the SQLite store.)
+      try {
+        await this.c.query(`INSERT INTO ${f} (fp) SELECT DISTINCT fp FROM medetl_seen ORDER BY fp`);
+      } catch (err) {
+        if (sqlState(err) === '23505') throw new TransientError('fingerprint_race', 'another batch committed some of these events at the same moment; this batch rolled back and will be retried');
+        throw err;
       }
       return fresh;
     });
