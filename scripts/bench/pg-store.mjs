@@ -1,15 +1,16 @@
-// The PostgreSQL store alone: N masked rows (default 1M) through begin -> markSeen -> insertRows (COPY, in row
-// groups of 65,536 as the runner sends them) -> commit, in a database of its own (dropped after).
-// Prints {rows, ms, markSeenMs, copyMs, commitMs, copyRowsPerSec, storeRowsPerSec, rawCopyRowsPerSec, ...} as JSON; the
-// raw COPY figures (the same text, made beforehand, into an unindexed / indexed copy of events) are the server's
-// ceiling on this machine at this moment (binary COPY, as the store sends), for a ratio that survives a busy machine.
+// The PostgreSQL store alone: N masked rows (default 1M) through begin -> markSeen -> insertRows (binary COPY, in
+// row groups of 65,536 as the runner sends them) -> commit, in a database of its own (dropped after); then a second
+// batch of N other rows, whose fingerprints are checked against the first batch's.
+// Prints {rows, ms, markSeenMs, copyMs, commitMs, copyRowsPerSec, storeRowsPerSec, second, rawCopyRowsPerSec, ...}
+// as JSON. The raw COPY figures (the same rows' COPY data made beforehand, into an unindexed and an indexed copy of
+// events) are the server's ceiling on this machine at this moment, for a ratio that survives a busy machine.
 // argv: [rows] [csvFile]; MEDETL_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is an admin URL.
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import path from 'node:path';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { parseKey } from '../../dist/config/key.js';
@@ -24,11 +25,11 @@ import { EVENTS_COPY_COLUMNS, eventsBinaryCopyStream } from '../../dist/stores/p
 import { openPostgresStore } from '../../dist/stores/postgres/store.js';
 import { makeEvents } from './make-events.mjs';
 
-const copyFrom = copyStreams.from;
 const rows = Number(process.argv[2] ?? 1_000_000);
 const given = process.argv[3];
-const file = given ?? path.join(tmpdir(), `medetl-bench-pg-${process.pid}.csv`);
-if (!existsSync(file)) await makeEvents(file, rows);
+const files = [given ?? path.join(tmpdir(), `medetl-bench-pg-${process.pid}-1.csv`), path.join(tmpdir(), `medetl-bench-pg-${process.pid}-2.csv`)];
+if (!existsSync(files[0])) await makeEvents(files[0], rows);
+await makeEvents(files[1], rows, { seed: 2, startMs: Date.UTC(2022, 0, 1) });
 const adminUrl = process.env.MEDETL_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `medetl_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
 const admin = new pg.Client({ connectionString: adminUrl });
@@ -39,9 +40,9 @@ u.pathname = `/${dbName}`;
 
 const KEY = parseKey('ab'.repeat(32));
 const keyed = (label, data) => createHmac('sha256', KEY.bytes).update(label).update('\0').update(data).digest('hex');
-const result = {};
-try {
-  // The pipeline up to the store, untimed.
+
+/** One batch through the store; the pipeline before it is not timed. */
+async function loadOnce(store, file) {
   const csv = readFileSync(file, 'utf8');
   let builder = null;
   const tok = new CsvTokenizer((f, line) => (builder ? builder.add(f, line) : (builder = new RawBatchBuilder(resolveHeader(f), 'UTC', rows))));
@@ -50,12 +51,9 @@ try {
   const dedup = dropDuplicatesWithin(builder.finish());
   const fps = eventFingerprints(dedup.batch, KEY);
   const ref = { contentKey: keyed('content', csv), headKey: keyed('head', csv.slice(0, 4096)), startOffset: 0, endOffset: Buffer.byteLength(csv) };
-
-  const store = await openPostgresStore(u.toString());
   const batchId = randomBytes(10).toString('hex');
   const t0 = performance.now();
-  const begun = await store.begin(ref, batchId);
-  const tx = begun.tx;
+  const { tx } = await store.begin(ref, batchId);
   const t1 = performance.now();
   const fresh = filterRows(dedup.batch, await tx.markSeen(fps));
   const t2 = performance.now();
@@ -75,43 +73,50 @@ try {
     private: { sourceName: path.basename(file), arrivedAtMs: null, startedAtMs: Date.now(), committedAtMs: Date.now(), ms: 0 },
   });
   const t5 = performance.now();
+  const ms = t2 - t0 + (t5 - t3);
+  return {
+    masked, batchId, rows: masked.n, ms, beginMs: t1 - t0, markSeenMs: t2 - t1, copyMs: t4 - t3, commitMs: t5 - t4,
+    copyRowsPerSec: Math.round(masked.n / ((t4 - t3) / 1000)), storeRowsPerSec: Math.round(masked.n / (ms / 1000)),
+  };
+}
+
+let result = {};
+try {
+  const store = await openPostgresStore(u.toString());
+  const first = await loadOnce(store, files[0]);
+  const second = await loadOnce(store, files[1]);
   const stored = await store.ledger.storedRowsByBatch();
   await store.close();
-  // The server's own ceiling under today's load: the same rows' COPY data, made beforehand, into a copy of the
-  // events table (no index), and into one with the events table's two indexes.
+  for (const b of [first, second]) if (stored.get(b.batchId) !== b.rows) throw new Error(`stored ${stored.get(b.batchId)} of ${b.rows} rows`);
   const data = [];
-  await pipeline(eventsBinaryCopyStream(masked, 0, masked.n, new Int32Array(masked.patientKeys.length).fill(1), 1), new Writable({ write(c, _e, cb) { data.push(Buffer.from(c)); cb(); } }));
+  const m = first.masked;
+  await pipeline(eventsBinaryCopyStream(m, 0, m.n, new Int32Array(m.patientKeys.length).fill(1), 1), new Writable({ write(c, _e, cb) { data.push(Buffer.from(c)); cb(); } }));
   const raw = new pg.Client({ connectionString: u.toString() });
   await raw.connect();
   const rawCopy = async (indexes) => {
     await raw.query('DROP TABLE IF EXISTS medetl.bench_copy; CREATE TABLE medetl.bench_copy (LIKE medetl.events)');
     if (indexes) await raw.query('CREATE INDEX ON medetl.bench_copy (patient_ref); CREATE INDEX ON medetl.bench_copy (batch_ref)');
     const r0 = performance.now();
-    await pipeline(Readable.from(data), raw.query(copyFrom(`COPY medetl.bench_copy (${EVENTS_COPY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`)));
+    await pipeline(Readable.from(data), raw.query(copyStreams.from(`COPY medetl.bench_copy (${EVENTS_COPY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`)));
     return performance.now() - r0;
   };
   const rawMs = await rawCopy(false);
   const rawIdxMs = await rawCopy(true);
   await raw.end();
-  if (stored.get(batchId) !== masked.n) throw new Error(`stored ${stored.get(batchId)} of ${masked.n} rows`);
-  const storeMs = t2 - t0 + (t5 - t3);
-  Object.assign(result, {
-    rows: masked.n,
-    ms: storeMs,
-    beginMs: t1 - t0,
-    markSeenMs: t2 - t1,
-    copyMs: t4 - t3,
-    commitMs: t5 - t4,
-    copyRowsPerSec: Math.round(masked.n / ((t4 - t3) / 1000)),
-    storeRowsPerSec: Math.round(masked.n / (storeMs / 1000)),
-    rawCopyRowsPerSec: Math.round(masked.n / (rawMs / 1000)),
-    rawCopyIndexedRowsPerSec: Math.round(masked.n / (rawIdxMs / 1000)),
+  const { masked: _m, batchId: _b, ...firstOut } = first;
+  const { masked: _m2, batchId: _b2, ...secondOut } = second;
+  result = {
+    ...firstOut,
+    second: secondOut,
+    rawCopyRowsPerSec: Math.round(m.n / (rawMs / 1000)),
+    rawCopyIndexedRowsPerSec: Math.round(m.n / (rawIdxMs / 1000)),
     loadAverage: os.loadavg()[0],
     maxRssMB: process.resourceUsage().maxRSS / 1024,
-  });
+  };
 } finally {
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
-  if (!given) rmSync(file, { force: true });
+  rmSync(files[1], { force: true });
+  if (!given) rmSync(files[0], { force: true });
 }
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -27,6 +27,14 @@ export class AlreadyCommittedError extends Error {
 /** Patient keys per statement when resolving patient_ref (an array parameter of 64-character keys). */
 const PATIENT_CHUNK = 20_000;
 
+/** The values in ascending order, each once. */
+export function uniqueSorted(values: BigInt64Array): BigInt64Array {
+  const s = values.slice().sort();
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if (i === 0 || s[i] !== s[n - 1]) s[n++] = s[i];
+  return s.subarray(0, n);
+}
+
 /** An instant as a UTC `timestamp` literal (millisecond precision). */
 export function utcTimestamp(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
@@ -76,28 +84,29 @@ export class PgBatchTransaction implements BatchTransaction {
       const fresh = new Uint8Array(fingerprints.length).fill(1);
       if (fingerprints.length === 0) return fresh;
       const f = this.names.t('event_fingerprints');
-      // Sorting 1M fingerprints needs ~30 MB: kept in memory for this transaction only.
-      await this.c.query(`SET LOCAL work_mem = '128MB'`);
+      // Sorted and without repeats (a fingerprint twice in the input is inserted once and counts as fresh both
+      // times, as in the SQLite store): the index is then filled in key order.
+      const sorted = uniqueSorted(fingerprints);
       await this.c.query('CREATE TEMP TABLE IF NOT EXISTS medetl_seen (fp bigint NOT NULL) ON COMMIT DROP');
       await this.c.query('TRUNCATE medetl_seen');
-      await pipeline(bigintCopyStream(fingerprints), this.c.query(copyFrom('COPY medetl_seen (fp) FROM STDIN')));
+      await pipeline(bigintCopyStream(sorted), this.c.query(copyFrom('COPY medetl_seen (fp) FROM STDIN')));
       // 1. Which are committed already: one index probe each (a hash join would read the whole, growing table).
       await this.c.query('SET LOCAL enable_hashjoin = off');
       await this.c.query('SET LOCAL enable_mergejoin = off');
-      const dup = await this.c.query<{ fp: string }>(`SELECT DISTINCT s.fp::text AS fp FROM medetl_seen s JOIN ${f} e ON e.fp = s.fp`);
-      await this.c.query('SET LOCAL enable_hashjoin = on');
-      await this.c.query('SET LOCAL enable_mergejoin = on');
+      const dup = await this.c.query<{ fp: string }>(`SELECT s.fp::text AS fp FROM medetl_seen s JOIN ${f} e ON e.fp = s.fp`);
+      await this.c.query('RESET enable_hashjoin');
+      await this.c.query('RESET enable_mergejoin');
+      let toInsert = sorted;
       if (dup.rows.length > 0) {
         const seen = new Set(dup.rows.map((x) => BigInt(x.fp)));
         for (let i = 0; i < fingerprints.length; i++) if (seen.has(fingerprints[i])) fresh[i] = 0;
-        await this.c.query('DELETE FROM medetl_seen WHERE fp = ANY($1::bigint[])', [dup.rows.map((x) => x.fp)]);
+        toInsert = sorted.filter((fp) => !seen.has(fp));
       }
-      // 2. The rest, in key order, by a plain INSERT: measured 2.5-3.5x faster than INSERT ... ON CONFLICT DO NOTHING
-      // here. A fingerprint another batch commits between 1 and 2 makes this fail with a unique violation: the batch
-      // rolls back as a transient failure and is retried, and then finds it committed. (A fingerprint twice in the
-      // input is inserted once and counts as fresh both times, as in the SQLite store.)
+      // 2. The rest by COPY, in key order: measured 3-5x faster here than INSERT ... ON CONFLICT DO NOTHING. A
+      // fingerprint another batch commits between 1 and 2 makes this fail with a unique violation: the batch rolls back
+      // as a transient failure and is retried, and then finds it committed.
       try {
-        await this.c.query(`INSERT INTO ${f} (fp) SELECT DISTINCT fp FROM medetl_seen ORDER BY fp`);
+        await pipeline(bigintCopyStream(toInsert), this.c.query(copyFrom(`COPY ${f} (fp) FROM STDIN`)));
       } catch (err) {
         if (sqlState(err) === '23505') throw new TransientError('fingerprint_race', 'another batch committed some of these events at the same moment; this batch rolled back and will be retried');
         throw err;
