@@ -232,18 +232,26 @@ export async function openPostgresStore(
 }
 
 /** The store `store: postgres` names: MEDETL_PG_URL from .env, the schemas from config.yaml's `postgres` block. */
-export function openConfiguredPostgresStore(config: Pick<Config, 'env' | 'postgres'>, role: PgRole, log?: Logger): Promise<PostgresStore> {
-  return openPostgresStore(pgUrlFrom(config.env), { schema: config.postgres.schema, privateSchema: config.postgres.private_schema, log }, { role });
+export function openConfiguredPostgresStore(
+  config: Pick<Config, 'env' | 'postgres'>,
+  role: PgRole,
+  opts: { log?: Logger; steps?: readonly CommitStep[] } = {},
+): Promise<PostgresStore> {
+  return openPostgresStore(
+    pgUrlFrom(config.env),
+    { schema: config.postgres.schema, privateSchema: config.postgres.private_schema, log: opts.log, steps: opts.steps },
+    { role },
+  );
 }
 
 /** The ledger for readers (status, verify, score, the dashboard): a read-only store whose close() ends its pool. */
 export async function openPostgresLedger(config: Pick<Config, 'env' | 'postgres'>, log?: Logger): Promise<PgLedgerReader> {
-  const store = await openConfiguredPostgresStore(config, 'reader', log);
+  const store = await openConfiguredPostgresStore(config, 'reader', { log });
   return store.readerLedger();
 }
 
 /** One outbox sink's queue without a batch writer (`medetl push`): its close() closes the store it opened. */
 export async function openPostgresOutbox(config: Pick<Config, 'env' | 'postgres'>, sink: string, log?: Logger): Promise<PgOutboxQueue> {
-  const store = await openConfiguredPostgresStore(config, 'writer', log);
+  const store = await openConfiguredPostgresStore(config, 'writer', { log });
   return store.outboxQueue(sink, { closesStore: true });
 }
