@@ -102,11 +102,12 @@ export function stepsDdlKey(steps: readonly CommitStep[]): string {
  */
 export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget, steps: readonly CommitStep[] = []): Promise<StoreIdentity> {
   const step = { what: 'read the store' };
-  const stepsKey = stepsDdlKey(steps);
+  // A writer without steps (`medetl push`) leaves the steps' tables and their key as they are.
+  const stepsKey = steps.length ? stepsDdlKey(steps) : null;
   try {
     const existing = await readIdentity(c, names);
     if (existing) checkVersion(existing, names);
-    if (existing && existing.stepsDdl === stepsKey) {
+    if (existing && (stepsKey === null || existing.stepsDdl === stepsKey)) {
       step.what = 'write';
       await checkWriteRights(c, names, t);
       return existing;
@@ -134,7 +135,7 @@ export async function ensureSchema(c: pg.ClientBase, names: PgNames, t: PgTarget
           [String(id.schemaVersion), id.storeId],
         );
       }
-      if (id.stepsDdl !== stepsKey) {
+      if (stepsKey !== null && id.stepsDdl !== stepsKey) {
         step.what = `create tables in schema ${names.schema}`;
         await c.query(`SET LOCAL search_path TO ${ident(names.schema)}`);
         for (const st of steps) for (const sql of st.ddl('postgres')) await c.query(sql);
