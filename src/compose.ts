@@ -1,5 +1,6 @@
 // Composition: the one place that turns the config into concrete classes (a store, file sinks, outbox sinks, a
 // source) and wires them into the runner. Nothing else names a concrete store or sink.
+import { existsSync } from 'node:fs';
 import type { Config } from './config/load.js';
 import { ConfigError } from './core/errors.js';
 import { acquireLock, type LockHandle } from './core/lock.js';
@@ -15,6 +16,7 @@ import { POWERBI_SINK, POWERBI_URL_VARIABLE, PowerBiSink } from './sinks/powerbi
 import type { LedgerReader } from './stores/ledger.js';
 import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
 import { SqliteStore } from './stores/sqlite/store.js';
+import { openConfiguredPostgresStore, openPostgresLedger, openPostgresOutbox } from './stores/postgres/store.js';
 import type { Store } from './stores/store.js';
 import type { CommitStep } from './stores/steps.js';
 import { UserError } from './core/errors.js';
@@ -66,46 +68,60 @@ function commitSteps(_config: Config): CommitStep[] {
 }
 
 /**
- * Open the writer: take the output lock (one writer per output folder), open the store (creating or migrating it),
- * and recover what a crash left staged. Recovery runs here and nowhere else: readers never change files.
+ * The store this config names, opened for writing, with what keeps other writers out: the SQLite store takes the
+ * output lock (one writer per output folder); the PostgreSQL store needs none (its advisory locks let many writers,
+ * on many machines, share one store and one output folder).
+ */
+async function openStoreForWriting(config: Config, log: Logger): Promise<{ store: Store; lock: LockHandle | null }> {
+  const steps = commitSteps(config);
+  if (config.store === 'postgres') return { store: await openConfiguredPostgresStore(config, 'writer', { log, steps }), lock: null };
+  const lock = await acquireLock(config.resolved.outputLock, 'write');
+  try {
+    return { store: SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, steps), lock };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/**
+ * Open the writer: the store (creating or migrating it) with its lock, the file sinks, and recovery of what a crash
+ * left staged. Recovery runs here and nowhere else: readers never change files.
  */
 export async function openWriter(config: Config, opts: { logFile?: string; log?: Logger } = {}): Promise<Writer> {
   const key = checkSettings(config);
   const clock = clockFrom(config.env);
   const log = opts.log ?? createLogger(config.resolved.logs, config.log.level, opts.logFile);
-  const lock = await acquireLock(config.resolved.outputLock, 'write');
-  const releaseOnExit = () => lock.release();
-  process.on('exit', releaseOnExit);
-  let store: SqliteStore | null = null;
+  const { store, lock } = await openStoreForWriting(config, log);
+  const release = () => lock?.release();
+  process.on('exit', release);
   try {
-    store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, commitSteps(config));
     const fileSinks: FileSink[] = [new ParquetPartSink(config.resolved.maskedOut, config.sinks.parquet.compression, log)];
     await recover(store, fileSinks);
     const outboxSinks = outboxSinksOf(config, log);
-    const s = store;
     const runner = new Runner({
-      config, key, log, store: s, fileSinks, outboxSinks, clock,
+      config, key, log, store, fileSinks, outboxSinks, clock,
       preflight: async () => {
-        assertLockHeld(lock);
-        await s.checkIdentity();
+        if (lock) assertLockHeld(lock);
+        await store.checkIdentity();
       },
     });
     return {
-      config, key, log, clock, store: s, fileSinks, outboxSinks, runner,
-      openSenders: () => outboxSinks.map((sink) => sink.sender(new SqliteOutboxQueue(s.releaseFile, sink.name))),
+      config, key, log, clock, store, fileSinks, outboxSinks, runner,
+      openSenders: () => outboxSinks.map((sink) => sink.sender(store.outboxQueue(sink.name))),
       async close() {
         try {
-          await s.close();
+          await store.close();
         } finally {
-          lock.release();
-          process.removeListener('exit', releaseOnExit);
+          release();
+          process.removeListener('exit', release);
         }
       },
     };
   } catch (err) {
-    await store?.close().catch(() => undefined);
-    lock.release();
-    process.removeListener('exit', releaseOnExit);
+    await store.close().catch(() => undefined);
+    release();
+    process.removeListener('exit', release);
     throw err;
   }
 }
@@ -123,14 +139,21 @@ async function recover(store: Store, sinks: readonly FileSink[]): Promise<void> 
 }
 
 /** The ledger for readers (status, verify, score, the dashboard): read-only, no recovery, nothing written. */
-export function openLedger(config: Config): LedgerReader {
+export async function openLedger(config: Config, log?: Logger): Promise<LedgerReader> {
+  if (config.store === 'postgres') return openPostgresLedger(config, log);
   return SqliteStore.openReader({ release: config.resolved.sqlite, private: config.resolved.privateSqlite });
 }
 
+/** Whether the store holds anything yet (SQLite: its file exists; PostgreSQL: always asked). */
+export function storeMayHoldData(config: Config): boolean {
+  return config.store === 'postgres' || existsSync(config.resolved.sqlite);
+}
+
 /** One outbox sink's queue, for `medetl push` (no batch writer needed). */
-export function openOutbox(config: Config, log: Logger): { sink: OutboxSink; queue: OutboxQueue } | null {
+export async function openOutbox(config: Config, log: Logger): Promise<{ sink: OutboxSink; queue: OutboxQueue } | null> {
   const sink = outboxSinksOf(config, log).find((s) => s.name === POWERBI_SINK);
   if (!sink) return null;
+  if (config.store === 'postgres') return { sink, queue: await openPostgresOutbox(config, sink.name, log) };
   // The store must exist (and be migrated) before a queue can read it.
   return { sink, queue: new SqliteOutboxQueue(config.resolved.sqlite, sink.name) };
 }

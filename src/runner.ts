@@ -33,7 +33,7 @@ import type { FileSink, StagedFiles } from './sinks/file-sink.js';
 import type { OutboxSink } from './sinks/outbox.js';
 import { writeRejects } from './sources/quarantine.js';
 import type { Delivery } from './sources/source.js';
-import type { BatchTransaction, ContentRef, LedgerEntry, OutboxWrite, Store } from './stores/store.js';
+import { AlreadyCommittedError, type BatchTransaction, type ContentRef, type LedgerEntry, type OutboxWrite, type Store } from './stores/store.js';
 
 /** Rows per chunk: the store inserts them while the file sinks encode them (one Parquet row group each). */
 export const CHUNK_ROWS = 65_536;
@@ -141,14 +141,7 @@ export class Runner {
       // 2. begin, unless this content is committed already.
       const batchId = newBatchId();
       const begun = await store.begin(content, batchId);
-      if (begun.kind === 'committed') {
-        result.status = 'skipped_duplicate';
-        result.batchId = begun.batchId;
-        result.movedTo = await d.done();
-        log.info({ event: 'batch_skipped_duplicate', file: name, batch_id: begun.batchId }, 'content already loaded');
-        result.ms = Math.round(performance.now() - t0);
-        return result;
-      }
+      if (begun.kind === 'committed') return this.skipped(d, begun.batchId, t0);
       tx = begun.tx;
       if (!builder) throw new BatchError('empty_file', 'the file has no header line');
       const b = builder as RawBatchBuilder;
@@ -215,6 +208,7 @@ export class Runner {
       await tx?.rollback().catch(() => undefined);
       await Promise.all(staged.map((s) => s.abort().catch(() => undefined)));
       if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, result, content, t0);
+      if (err instanceof AlreadyCommittedError) return this.skipped(d, err.batchId, t0); // another writer won the race
       throw err;
     }
     // 5. Committed. What follows can fail without undoing it: recovery publishes a part left temporary, and a raw
@@ -235,6 +229,16 @@ export class Runner {
       'batch committed',
     );
     return result;
+  }
+
+  /** The content was committed already (by an earlier batch, or by another writer just now): settle the file. */
+  private async skipped(d: Delivery, batchId: string, t0: number): Promise<BatchResult> {
+    const movedTo = await d.done();
+    this.parts.log.info({ event: 'batch_skipped_duplicate', file: d.name, batch_id: batchId }, 'content already loaded');
+    return {
+      file: d.name, status: 'skipped_duplicate', batchId, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
+      flagged: 0, clipped: 0, ms: Math.round(performance.now() - t0), movedTo,
+    };
   }
 
   private outboxWrites(masked: MaskedBatch): OutboxWrite[] {

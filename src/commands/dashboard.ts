@@ -27,7 +27,7 @@ export async function serveDashboard(config: Config, o: { host: string; port: nu
         `become reachable from the network, without authentication. Use only on a network you trust.`,
     );
   }
-  const ledger = openLedger(config);
+  const ledger = await openLedger(config);
   const log = createLogger(config.resolved.logs, config.log.level, 'dashboard.log');
   try {
     const dash = await startDashboard({ ledger, daemonState: o.daemonState, host: o.host, port: o.port, log });

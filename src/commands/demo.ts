@@ -60,7 +60,7 @@ export function registerDemo(program: Command): void {
 
       out('5/5 scorecard: injected noise vs what QC caught in these runs');
       const cards = [];
-      const ledger = openLedger(config);
+      const ledger = await openLedger(config);
       for (const r of runs) {
         try {
           cards.push(await scoreRun(config, r.runDir, ledger));

@@ -1,7 +1,6 @@
 // medetl push: send the Power BI outbox now (the daemon does this by itself while it runs).
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { openOutbox } from '../compose.js';
+import { openOutbox, storeMayHoldData } from '../compose.js';
 import { createLogger } from '../ops/log.js';
 import { POWERBI_URL_VARIABLE } from '../sinks/powerbi.js';
 import { action, configFrom, EXIT, UserError, withConfigOption } from './common.js';
@@ -21,12 +20,12 @@ export function registerPush(program: Command): void {
       const config = configFrom(opts);
       if (!config.sinks.powerbi.enabled) throw new UserError('sinks.powerbi.enabled is false in the config: nothing is queued for Power BI');
       if (!config.env[POWERBI_URL_VARIABLE]?.trim()) throw new UserError(`${POWERBI_URL_VARIABLE} is not set in .env`);
-      if (!existsSync(config.resolved.sqlite)) {
+      if (!storeMayHoldData(config)) {
         process.stdout.write('nothing to push: no batch has been loaded yet\n');
         return EXIT.ok;
       }
       const log = createLogger(config.resolved.logs, config.log.level);
-      const outbox = openOutbox(config, log)!;
+      const outbox = (await openOutbox(config, log))!;
       const sender = outbox.sink.sender(outbox.queue) as import('../sinks/powerbi.js').PowerBiSender;
       const stop = () => sender.stop();
       process.once('SIGINT', stop);

@@ -20,7 +20,7 @@ export function registerScore(program: Command): void {
     action(async (runs: string[], opts: { config?: string; json?: boolean }) => {
       const config = configFrom(opts);
       const cards = [];
-      const ledger = openLedger(config);
+      const ledger = await openLedger(config);
       try {
         for (const r of runs) cards.push(await scoreRun(config, r, ledger));
       } finally {

@@ -65,7 +65,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       unreadableParts.push(path.basename(part));
     }
   }
-  const ledger = openLedger(config);
+  const ledger = await openLedger(config);
   try {
     const s = await ledger.summary();
     const [last] = await ledger.batches({ newestFirst: true, limit: 1 });

@@ -15,7 +15,7 @@ export function registerVerify(program: Command): void {
   ).action(
     action(async (opts: { config?: string; json?: boolean }) => {
       const config = configFrom(opts);
-      const ledger = openLedger(config);
+      const ledger = await openLedger(config);
       try {
         const r = await verifyOutputs(ledger, config.resolved.maskedOut);
         if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);

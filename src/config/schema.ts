@@ -214,8 +214,25 @@ export const natsSchema = z
   .strict()
   .refine((n) => n.worker_seen_ms > n.heartbeat_ms, { message: 'worker_seen_ms must be above heartbeat_ms', path: ['worker_seen_ms'] });
 
+/** A PostgreSQL schema name that needs no quoting: lower case, digits and `_`. */
+const pgSchemaName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain PostgreSQL name: lower case letters, digits and _');
+
+/** The PostgreSQL store (store: postgres). The connection URL is a secret: MEDETL_PG_URL in .env. */
+export const postgresSchema = z
+  .object({
+    /** The release: what analysts read (events, the cleaned_events view, the ledger's counts, QC). */
+    schema: pgSchemaName.default('medetl'),
+    /** Private bookkeeping (file names, times): never granted to analysts. */
+    private_schema: pgSchemaName.default('medetl_private'),
+  })
+  .strict()
+  .refine((p) => p.schema !== p.private_schema, { message: 'schema and private_schema must differ', path: ['private_schema'] });
+
 export const configSchema = z
   .object({
+    /** Where batches are committed: sqlite (embedded, masked_out/cleaned.sqlite) or postgres (MEDETL_PG_URL). */
+    store: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    postgres: postgresSchema.default(postgresSchema.parse({})),
     paths: pathsSchema.default(pathsSchema.parse({})),
     input: inputSchema.default(inputSchema.parse({})),
     clean: cleanSchema.default(cleanSchema.parse({})),

@@ -15,6 +15,7 @@ import type { MaskedBatch } from '../pipeline/deid.js';
 import type { BatchCounts, ColumnMetrics } from '../pipeline/types.js';
 import type { DriftRow, LedgerReader, QuarantineRecord } from './ledger.js';
 import type { SqlTx } from './steps.js';
+import type { OutboxQueue } from '../sinks/outbox.js';
 
 export type { DriftRow, QuarantineRecord };
 
@@ -90,6 +91,26 @@ export interface BatchTransaction {
 
 export type Begun = { kind: 'committed'; batchId: string } | { kind: 'open'; tx: BatchTransaction };
 
+/**
+ * Thrown by commit() when another process committed the same content meanwhile (the unique content key caught it):
+ * not an error of the file. The runner treats it as "already committed".
+ */
+export class AlreadyCommittedError extends Error {
+  readonly code = 'already_committed';
+  constructor(readonly batchId: string) {
+    super('this content was committed by another process; this batch rolled back');
+    this.name = 'AlreadyCommittedError';
+  }
+}
+
+/** Thrown by commit() when the ledger row disagrees with the rows inserted: a bug, never committed. */
+export class LedgerCountsError extends Error {
+  readonly code = 'ledger_counts_mismatch';
+  constructor() {
+    super('the ledger entry disagrees with the rows inserted (loaded, or rows in = loaded + rejected + duplicates); nothing was committed');
+  }
+}
+
 /** What recovery may do with a file a file sink staged: publish it, delete it, or leave it to its live writer. */
 export type StagedFate = 'committed' | 'abandoned' | 'in_flight';
 
@@ -115,5 +136,7 @@ export interface Store {
   recordQuarantine(q: QuarantineRecord): Promise<void>;
   /** Fails with a clear error when the store was deleted or replaced under us (checked before each batch). */
   checkIdentity(): Promise<void>;
+  /** One outbox sink's queue (sinks/outbox.ts), on a connection of its own, for that sink's sender. */
+  outboxQueue(sink: string): OutboxQueue;
   close(): Promise<void>;
 }

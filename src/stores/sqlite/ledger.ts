@@ -131,7 +131,10 @@ export class SqliteLedger implements LedgerReader {
   async metrics(batchIds?: readonly string[]): Promise<BatchMetrics[]> {
     if (!this.ready) return [];
     const rows = this.db
-      .prepare('SELECT batch_id, column_name, n, nulls, min, q1, median, q3, max, flagged, clipped FROM qc_metrics')
+      .prepare(
+        `SELECT m.batch_id, m.column_name, m.n, m.nulls, m.min, m.q1, m.median, m.q3, m.max, m.flagged, m.clipped FROM qc_metrics m
+         LEFT JOIN batches b ON b.batch_id = m.batch_id ORDER BY b.seq, m.column_name`,
+      )
       .all() as (Omit<BatchMetrics, 'batchId' | 'column'> & { batch_id: string; column_name: string })[];
     const want = batchIds ? new Set(batchIds) : null;
     return rows

@@ -13,6 +13,7 @@ import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } 
 import type { CommitStep } from '../steps.js';
 import { createTableSql, createViewSql } from './ddl.js';
 import { SqliteLedger } from './ledger.js';
+import { SqliteOutboxQueue } from './outbox.js';
 import { SqliteStatements, SqliteTransaction } from './transaction.js';
 
 export interface SqliteFiles {
@@ -47,14 +48,17 @@ export class SqliteStore implements Store {
   private readonly st: SqliteStatements;
   private readonly fileIdentity: string | null;
   private readonly storeId: string;
+  /** The batch transaction this writer has open, if any (in flight for stagedFates). */
+  private current: SqliteTransaction | null = null;
 
   private constructor(
     readonly files: SqliteFiles,
     private readonly db: Database.Database,
     private readonly priv: Database.Database,
     private readonly steps: readonly CommitStep[],
+    readonly role: 'writer' | 'reader' = 'writer',
   ) {
-    this.st = new SqliteStatements(db);
+    this.st = role === 'writer' ? new SqliteStatements(db) : (null as unknown as SqliteStatements);
     this.ledger = new SqliteLedger(db, priv);
     this.fileIdentity = identity(files.release);
     this.storeId = db.prepare("SELECT value FROM meta WHERE name = 'store_id'").pluck().get() as string;
@@ -76,6 +80,17 @@ export class SqliteStore implements Store {
     return new SqliteStore(files, db, priv, steps);
   }
 
+  /** The whole store read-only (role 'reader'): its ledger, its identity; every write is refused. */
+  static openReadOnly(files: SqliteFiles): SqliteStore {
+    const db = new Database(files.release, { readonly: true, fileMustExist: true });
+    const priv = new Database(files.private, { readonly: true, fileMustExist: true });
+    return new SqliteStore(files, db, priv, [], 'reader');
+  }
+
+  private assertWriter(what: string): void {
+    if (this.role !== 'writer') throw new UserError(`${what}: this store was opened read-only`, 'store_read_only');
+  }
+
   /** A reader: read-only connections, no migration, nothing written. Missing files read as an empty ledger. */
   static openReader(files: SqliteFiles): SqliteLedger {
     const db = existsSync(files.release) ? new Database(files.release, { readonly: true, fileMustExist: true }) : new Database(':memory:');
@@ -87,9 +102,12 @@ export class SqliteStore implements Store {
   }
 
   async begin(content: ContentRef, batchId: string): Promise<Begun> {
+    this.assertWriter('begin a batch');
     const done = await this.ledger.committed(content.contentKey);
     if (done) return { kind: 'committed', batchId: done };
-    return { kind: 'open', tx: new SqliteTransaction(this.st, this.priv, this.steps, batchId) };
+    const tx = new SqliteTransaction(this.st, this.priv, this.steps, batchId);
+    this.current = tx;
+    return { kind: 'open', tx };
   }
 
   async segments(headKey: string): Promise<Segment[]> {
@@ -99,13 +117,18 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ batchId: r.batch_id, contentKey: r.content_key, startOffset: r.start_offset, endOffset: r.end_offset }));
   }
 
-  /** One writer holds the output lock, so a batch that is not committed has no live writer: abandoned. */
+  /**
+   * One writer holds the output lock, so a batch that is not committed is abandoned, unless it is this writer's own
+   * open transaction.
+   */
   async stagedFates(batchIds: readonly string[]): Promise<Map<string, StagedFate>> {
     const committed = this.db.prepare('SELECT 1 FROM batches WHERE batch_id = ?').pluck();
-    return new Map(batchIds.map((id) => [id, committed.get(id) ? 'committed' : 'abandoned']));
+    const live = this.current?.isOpen ? this.current.batchId : null;
+    return new Map(batchIds.map((id) => [id, committed.get(id) ? 'committed' : id === live ? 'in_flight' : 'abandoned']));
   }
 
   async recordQuarantine(q: QuarantineRecord): Promise<void> {
+    this.assertWriter('record a quarantined file');
     this.priv
       .prepare('INSERT INTO quarantined (at, source_name, reason_code, content_key) VALUES (?, ?, ?, ?)')
       .run(isoSeconds(q.atMs), q.sourceName, q.reasonCode, q.contentKey);
@@ -123,13 +146,12 @@ export class SqliteStore implements Store {
     if (id !== this.storeId) throw new UserError(`the store ${this.files.release} changed identity while medetl was running; stopping`, 'store_replaced');
   }
 
-  /** The release database connection (the outbox queue opens its own). */
-  get releaseFile(): string {
-    return this.files.release;
+  outboxQueue(sink: string): SqliteOutboxQueue {
+    return new SqliteOutboxQueue(this.files.release, sink);
   }
 
   async close(): Promise<void> {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    if (this.role === 'writer' && this.db.inTransaction) this.db.exec('ROLLBACK');
     this.db.close();
     this.priv.close();
   }

@@ -5,7 +5,7 @@ import type { MaskedBatch } from '../../pipeline/deid.js';
 import { isoDate } from '../../pipeline/parse.js';
 import { NULL_INT } from '../../pipeline/types.js';
 import { isoSeconds } from '../../core/time.js';
-import type { BatchCommit, BatchTransaction } from '../store.js';
+import { LedgerCountsError, type BatchCommit, type BatchTransaction } from '../store.js';
 import type { CommitStep, SqlTx } from '../steps.js';
 
 const ROWS_PER_STATEMENT = 50;
@@ -55,6 +55,8 @@ export class SqliteTransaction implements BatchTransaction {
   private open = true;
   readonly sql: SqlTx;
   private readonly batchRef: number;
+  /** Rows inserted so far: the ledger row must say exactly this many were loaded. */
+  private inserted = 0;
   /** patient dictionary index of the batch -> patient_ref, resolved on the first insert. */
   private refs: Int32Array | null = null;
 
@@ -70,7 +72,17 @@ export class SqliteTransaction implements BatchTransaction {
     this.batchRef = st.nextRef.get() as number;
   }
 
+  private assertOpen(): void {
+    if (!this.open) throw new Error('the batch transaction is closed (committed or rolled back)');
+  }
+
+  /** Whether this transaction is still open (neither committed nor rolled back). */
+  get isOpen(): boolean {
+    return this.open;
+  }
+
   async markSeen(fps: BigInt64Array): Promise<Uint8Array> {
+    this.assertOpen();
     const st = this.st;
     // Sorted, FP_CHUNK keys per statement: the B-tree pages stay hot.
     const sorted = fps.slice().sort();
@@ -109,6 +121,7 @@ export class SqliteTransaction implements BatchTransaction {
   }
 
   async insertRows(b: MaskedBatch, from = 0, to = b.n): Promise<void> {
+    this.assertOpen();
     const refs = this.patientRefs(b);
     const width = EVENT_COLUMNS.length;
     const dateText = new Map<number, string>();
@@ -145,11 +158,15 @@ export class SqliteTransaction implements BatchTransaction {
       fill(one, 0, i);
       this.st.insertOne.run(one);
     }
+    this.inserted += to - from;
   }
 
   async commit(c: BatchCommit): Promise<void> {
+    this.assertOpen();
     const db = this.st.db;
     const e = c.entry;
+    // The ledger's promise: what it says was loaded is what the events table received.
+    if (e.loaded !== this.inserted || e.rowsIn !== e.loaded + e.rejected + e.duplicates) throw new LedgerCountsError();
     const o = db.prepare('INSERT INTO outbox (sink, batch_id, rows, payload, attempts) VALUES (?, ?, ?, ?, 0)');
     for (const chunk of c.outbox) o.run(chunk.sink, e.batchId, chunk.rows, chunk.payload);
     const m = db.prepare(
