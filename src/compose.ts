@@ -17,6 +17,7 @@ import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
 import { SqliteStore } from './stores/sqlite/store.js';
 import type { Store } from './stores/store.js';
 import type { CommitStep } from './stores/steps.js';
+import { biStep } from './stores/bi/step.js';
 import { UserError } from './core/errors.js';
 
 /** Everything one writer process needs: opened together, closed together. */
@@ -62,7 +63,7 @@ function outboxSinksOf(config: Config, log: Logger): OutboxSink[] {
 
 /** Work inside every batch transaction (stores/steps.ts), in order. */
 function commitSteps(_config: Config): CommitStep[] {
-  return [];
+  return [biStep()];
 }
 
 /**
