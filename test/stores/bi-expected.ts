@@ -1,8 +1,11 @@
 // A second implementation of the BI model, for the tests: the KPI tables recomputed from the masked rows in DuckDB
 // SQL (a different engine, written from the rules rather than from stores/bi/maintain.ts), with the same small-cell
 // rule applied, and a cell-by-cell comparison.
+import Database from 'better-sqlite3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { expect } from 'vitest';
+import type { BatchResult } from '../../src/runner.js';
+import { globOf } from '../helpers/duck.js';
 
 export type Row = Record<string, unknown>;
 
@@ -144,3 +147,32 @@ export function expectSameRows(table: string, actual: Row[], expected: Row[]): v
   expect(wrong.slice(0, 20), `${table}: ${wrong.length} cells differ`).toEqual([]);
   expect(actual.length, `${table}: no duplicate cells`).toBe(a.size);
 }
+
+export const COMPARED = ['kpi_bp_by_year', 'kpi_bp_by_year_age_band', 'kpi_heart_rate_by_age_band', 'kpi_vitals_by_year', 'kpi_qc_by_batch', 'dim_year', 'dim_zip3'];
+
+export function readTable(file: string, table: string): Row[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare(`SELECT * FROM ${table}`).all() as Row[];
+  } finally {
+    db.close();
+  }
+}
+
+/** The BI tables of the store equal the DuckDB recomputation over the parts, cell by cell. */
+export async function expectModelMatches(sqliteFile: string, partsDir: string, batches: QcBatch[], change?: string): Promise<Record<string, Row[]>> {
+  const duck = await Duck.open();
+  try {
+    await loadRows(duck, globOf(partsDir));
+    if (change) await duck.run(change);
+    const expected = await expectedTables(duck, batches);
+    for (const table of COMPARED) expectSameRows(table, readTable(sqliteFile, table), expected[table]);
+    return expected;
+  } finally {
+    duck.close();
+  }
+}
+
+export const qcOf = (results: BatchResult[]): QcBatch[] =>
+  results.filter((r) => r.status === 'loaded').map((r, i) => ({ batchRef: i + 1, batchId: r.batchId!, rowsIn: r.rowsIn, rejected: r.rejected, duplicates: r.duplicates }));
+

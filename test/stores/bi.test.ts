@@ -2,7 +2,7 @@
 // cell is checked against a second implementation in DuckDB over the Parquet parts, after one batch, after a batch
 // that moves patients up a category, after the tables were rebuilt, and around a re-masking that withholds years.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,40 +11,10 @@ import type { BatchResult } from '../../src/runner.js';
 import { BI_HELPER_TABLES, BI_PUBLISHED_TABLES, BI_TABLES } from '../../src/stores/bi/schema.js';
 import { SMALL_CELL_MIN_PATIENTS } from '../../src/stores/bi/small-cells.js';
 import { stateOfZip3 } from '../../src/stores/bi/zip3-states.js';
-import { globOf } from '../helpers/duck.js';
 import { sharedPath } from '../helpers/services.js';
 import { makeProject, type Project } from '../helpers/watch-project.js';
 import { eventsFor } from './bi-data.js';
-import { Duck, expectedTables, expectSameRows, loadRows, type QcBatch, type Row } from './bi-expected.js';
-import { readFileSync } from 'node:fs';
-
-const COMPARED = ['kpi_bp_by_year', 'kpi_bp_by_year_age_band', 'kpi_heart_rate_by_age_band', 'kpi_vitals_by_year', 'kpi_qc_by_batch', 'dim_year', 'dim_zip3'];
-
-export function readTable(file: string, table: string): Row[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(`SELECT * FROM ${table}`).all() as Row[];
-  } finally {
-    db.close();
-  }
-}
-
-/** The BI tables of the store equal the DuckDB recomputation over the parts, cell by cell. */
-export async function expectModelMatches(sqliteFile: string, partsDir: string, batches: QcBatch[], change?: string): Promise<Record<string, Row[]>> {
-  const duck = await Duck.open();
-  try {
-    await loadRows(duck, globOf(partsDir));
-    if (change) await duck.run(change);
-    const expected = await expectedTables(duck, batches);
-    for (const table of COMPARED) expectSameRows(table, readTable(sqliteFile, table), expected[table]);
-    return expected;
-  } finally {
-    duck.close();
-  }
-}
-
-const qcOf = (results: BatchResult[]): QcBatch[] =>
-  results.filter((r) => r.status === 'loaded').map((r, i) => ({ batchRef: i + 1, batchId: r.batchId!, rowsIn: r.rowsIn, rejected: r.rejected, duplicates: r.duplicates }));
+import { expectModelMatches, qcOf, readTable, type Row } from './bi-expected.js';
 
 describe('BI model (SQLite store, real pipeline runs)', () => {
   let p: Project;

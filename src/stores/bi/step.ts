@@ -10,10 +10,7 @@
 // each statement sees every batch committed before; the step relies on that.
 import type { CommitStep, SqlTx, StepContext } from '../steps.js';
 import { biDdl } from './ddl.js';
-import {
-  addQcRows, addRows, ALL_ROWS, batchRows, clearAll, dropTemps, loadPatients, loadRows, republish, startTouched, subtractPatients,
-  type RowFilter,
-} from './maintain.js';
+import { addQcRows, addRows, ALL_ROWS, batchRows, clearAll, patientRows, republish, subtractPatients } from './maintain.js';
 import { BI_HELPER_TABLES, BI_RULES_VERSION, BI_STATE, KPI_BP_BY_YEAR, KPI_BP_BY_YEAR_AGE_BAND, KPI_HEART_RATE_BY_AGE_BAND, KPI_QC_BY_BATCH, KPI_VITALS_BY_YEAR } from './schema.js';
 
 export const BI_STEP_NAME = 'bi';
@@ -39,19 +36,20 @@ async function writeState(tx: SqlTx, batchRef: number): Promise<void> {
 const KPI_TABLES = [KPI_BP_BY_YEAR, KPI_BP_BY_YEAR_AGE_BAND, KPI_HEART_RATE_BY_AGE_BAND, KPI_VITALS_BY_YEAR, KPI_QC_BY_BATCH].map((t) => t.name);
 const REBUILT = [...KPI_TABLES, ...BI_HELPER_TABLES.filter((t) => t !== BI_STATE).map((t) => t.name)];
 
+export interface BiOptions {
+  /** Rows read per page (default 65,536): bounds memory whatever the batch size. Tests make it small. */
+  pageRows?: number;
+}
+
 /** Apply one batch (or, the first time and after a rules change, every row) inside the batch transaction. */
-export async function applyBatch(tx: SqlTx, ctx: StepContext): Promise<void> {
+export async function applyBatch(tx: SqlTx, ctx: StepContext, opts: BiOptions = {}): Promise<void> {
   const state = await readState(tx);
   const rebuild = state.rulesVersion !== BI_RULES_VERSION;
-  await dropTemps(tx);
   if (rebuild) await clearAll(tx, REBUILT);
-  await startTouched(tx);
-  await loadRows(tx, rebuild ? ALL_ROWS : batchRows(tx, ctx.batchRef));
-  await addRows(tx);
-  await republish(tx);
+  const years = await addRows(tx, rebuild ? ALL_ROWS : await batchRows(tx, ctx.batchRef), opts.pageRows);
+  await republish(tx, years);
   await addQcRows(tx, rebuild ? 'all' : { batchRef: ctx.batchRef });
   await writeState(tx, ctx.batchRef);
-  await dropTemps(tx);
 }
 
 /**
@@ -68,33 +66,31 @@ export async function applyBatch(tx: SqlTx, ctx: StepContext): Promise<void> {
  * current batch's once the `bi` step has run in this transaction; so it is right whether the calling step runs
  * before or after `bi`. Rows the change adds or deletes are handled too.
  */
-export async function revisePatients(tx: SqlTx, ctx: StepContext, patientRefs: readonly number[], change: () => Promise<void>): Promise<void> {
+export async function revisePatients(
+  tx: SqlTx,
+  ctx: StepContext,
+  patientRefs: readonly number[],
+  change: () => Promise<void>,
+  opts: BiOptions = {},
+): Promise<void> {
   const state = await readState(tx);
   // Before the tables were ever built (or under older rules) the `bi` step rebuilds from all rows anyway.
   if (patientRefs.length === 0 || state.rulesVersion !== BI_RULES_VERSION) {
     await change();
     return;
   }
-  const counted: RowFilter =
-    state.appliedBatchRef === ctx.batchRef
-      ? { where: 'e.patient_ref IN (SELECT patient_ref FROM tmp_bi_patients)', params: [] }
-      : { where: 'e.patient_ref IN (SELECT patient_ref FROM tmp_bi_patients) AND e.batch_ref <> ?', params: [ctx.batchRef] };
-  await dropTemps(tx);
-  await startTouched(tx);
-  await loadPatients(tx, patientRefs);
-  await loadRows(tx, counted);
-  await subtractPatients(tx);
+  const refs = [...new Set(patientRefs)];
+  const counted = patientRows(refs, state.appliedBatchRef === ctx.batchRef ? null : ctx.batchRef);
+  const before = await subtractPatients(tx, refs, counted, opts.pageRows);
   await change();
-  await loadRows(tx, counted);
-  await addRows(tx);
-  await republish(tx);
-  await dropTemps(tx);
+  const after = await addRows(tx, counted, opts.pageRows);
+  await republish(tx, new Set([...before, ...after]));
 }
 
-export function biStep(): CommitStep {
+export function biStep(opts: BiOptions = {}): CommitStep {
   return {
     name: BI_STEP_NAME,
     ddl: (dialect) => biDdl(dialect),
-    run: (tx, _priv, ctx) => applyBatch(tx, ctx),
+    run: (tx, _priv, ctx) => applyBatch(tx, ctx, opts),
   };
 }
