@@ -39,7 +39,8 @@ function canon(rows: Row[]): string[] {
 
 describe('BI tables as Parquet', () => {
   it('medetl compact writes every published BI table that DuckDB reads with the rows and types of the SQLite tables', async () => {
-    const p = project();
+    // The limited-data-set profile keeps event dates, so dim_date has rows too.
+    const p = project({ deid: { profile: 'limited_data_set' } });
     for (const [i, plan] of [{ from: 0, to: 400, readings: 5, seed: 31 }, { from: 200, to: 600, readings: 4, seed: 32 }].entries()) {
       const f = path.join(p.root, `events_x${i}.csv`);
       writeFileSync(f, eventsFor(plan));
@@ -60,6 +61,10 @@ describe('BI tables as Parquet', () => {
       expect(canon(await duckQuery(`SELECT * FROM '${slash(file)}'`)), t.name).toEqual(canon(fromSqlite));
     }
     expect(readTable(p.sqlite, 'kpi_vitals_by_year').length).toBeGreaterThan(10);
+    // dim_date: every date of the rows, with its year and month.
+    const dates = await duckQuery(`SELECT DISTINCT event_date::VARCHAR AS d, year(event_date)::INTEGER AS y, month(event_date)::INTEGER AS m FROM '${slash(cleaned(p))}'`);
+    expect(dates.length).toBeGreaterThan(300);
+    expect(canon(readTable(p.sqlite, 'dim_date'))).toEqual(canon(dates.map((r) => ({ event_date: r.d, event_year: r.y, month: r.m }))));
     expect(temps(p)).toEqual([]);
   });
 
