@@ -1,11 +1,12 @@
 // Incremental maintenance of the BI tables, in SQL both stores share (multi-row INSERT ... ON CONFLICT upserts,
-// window functions, CTEs). Every statement touches only the rows being applied (a batch, or the rows of a few
-// patients), the helper rows of their patients, and the cells of the years they fall in; never all events: batch 50
-// costs what batch 1 costs.
+// window functions, CTEs); where the dialects differ (finding and paging a batch's rows) `tx.dialect` picks. Every
+// statement touches only the rows being applied (a batch, or the rows of a few patients), the helper rows of their
+// patients, and the cells of the years they fall in; never all events: batch 50 costs what batch 1 costs.
 //
 // One application:
-//   1. read: the rows, page by page (SQLite: keyset pages on rowid; PostgreSQL: a cursor), tallied in memory
-//      (rules.ts: a pure function of the rows).
+//   1. read: the rows, once, page by page (SQLite: rowid windows; PostgreSQL: a cursor), tallied in memory
+//      (rules.ts: a pure function of the rows). Reading the rows once and tallying them measured ~2x cheaper than
+//      grouping them in SQL (several passes and sorts) on SQLite.
 //   2. write: readings, sums and value counts change by +/- the tally. Patient-level counts change only where a
 //      patient enters a cell, or (BP) moves to a higher category: -1 in the old rank, +1 in the new one. For that the
 //      helper rows of the tally's patients are read first (by patient_ref, the leading key column).

@@ -83,11 +83,6 @@ export function bandIndexOfAge(age: number | null): number {
   return AGE_BANDS.length;
 }
 
-function yearKey(y: number): number {
-  if (!Number.isInteger(y) || y < 0 || y >= YEAR_SPAN) throw new Error(`bi: event_year out of range: ${y}`);
-  return y;
-}
-
 /** Keys: compose and take apart. */
 export const key = {
   cellBand: (y: number, band: number, rank: number) => (y * 8 + band) * 8 + rank,
