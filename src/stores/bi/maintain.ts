@@ -61,13 +61,30 @@ function flagsLiteral(flags: string): string {
   return `'${flags}'`;
 }
 
+/** What one pass over the rows finds: their flag combinations, ZIP3 prefixes, and whether any is dated. */
+interface Survey {
+  combos: string[];
+  zip3s: string[];
+  dated: boolean;
+}
+
+async function survey(tx: SqlTx, filter: RowFilter): Promise<Survey> {
+  const rows = await tx.all<{ f: string; z: string | null; dated: number }>(
+    `SELECT DISTINCT e.outlier_flags AS f, e.zip3 AS z, CASE WHEN e.event_date IS NULL THEN 0 ELSE 1 END AS dated FROM events e WHERE ${cond(filter)}`,
+  );
+  return {
+    combos: [...new Set(rows.map((r) => r.f))],
+    zip3s: [...new Set(rows.map((r) => r.z).filter((z): z is string => z !== null))],
+    dated: rows.some((r) => Number(r.dated) === 1),
+  };
+}
+
 /**
- * The columns the step reads: patient, year, age, and each vital's value only where it counts. The flag
- * combinations of the rows are few (outlier_flags is a dictionary), so each is judged once here (rules.ts:
- * counts) and the SQL keeps or drops values by combination.
+ * The columns the step reads: patient, year and age packed, and each vital's value only where it counts. The flag
+ * combinations of the rows are few (outlier_flags is a dictionary), so each is judged once here (rules.ts: counts)
+ * and the SQL keeps or drops values by combination.
  */
-async function columnsFor(tx: SqlTx, filter: RowFilter): Promise<string> {
-  const combos = (await tx.all<{ f: string }>(`SELECT DISTINCT e.outlier_flags AS f FROM events e WHERE ${cond(filter)}`)).map((c) => c.f);
+function columnsFor(combos: readonly string[]): string {
   const values = BI_VITALS.map((v, i) => {
     const bad = combos.filter((f) => !counts(v, f));
     return `${bad.length ? `CASE WHEN e.outlier_flags NOT IN (${bad.map(flagsLiteral).join(', ')}) THEN e.${v} END` : `e.${v}`} AS ${'sdh'[i]}`;
@@ -77,8 +94,8 @@ async function columnsFor(tx: SqlTx, filter: RowFilter): Promise<string> {
 const PAGE_ROWS = 65_536;
 
 /** The rows matching `filter`, page by page, so a million-row batch never sits in memory as objects at once. */
-export async function* rowPages(tx: SqlTx, filter: RowFilter, pageRows = PAGE_ROWS): AsyncGenerator<BiRow[]> {
-  const columns = await columnsFor(tx, filter);
+export async function* rowPages(tx: SqlTx, filter: RowFilter, combos: readonly string[], pageRows = PAGE_ROWS): AsyncGenerator<BiRow[]> {
+  const columns = columnsFor(combos);
   if (tx.dialect === 'sqlite') {
     // Pages are rowid windows: no sort, and no rowid column to read back.
     const [{ hi }] = await tx.all<{ hi: number }>('SELECT COALESCE(MAX(rowid), 0) AS hi FROM events');
@@ -278,28 +295,24 @@ async function addTally(tx: SqlTx, t: Tally): Promise<void> {
 }
 
 /** Years, dates (limited data set only: Safe Harbor rows carry no date) and ZIP3 prefixes of the rows. */
-async function addDimensions(tx: SqlTx, filter: RowFilter, years: Set<number>): Promise<void> {
+async function addDimensions(tx: SqlTx, filter: RowFilter, years: Set<number>, seen: Survey): Promise<void> {
   await insertRows(tx, 'INSERT INTO dim_year (event_year)', [...years].filter((y) => y !== WITHHELD_YEAR).map((y) => [y]), 'ON CONFLICT DO NOTHING');
-  // One pass for the prefixes and whether any row is dated; the dates themselves only then.
-  const seen = await tx.all<{ z: string | null; dated: number }>(
-    `SELECT DISTINCT e.zip3 AS z, CASE WHEN e.event_date IS NULL THEN 0 ELSE 1 END AS dated FROM events e WHERE ${cond(filter)}`,
-  );
-  const zips = [...new Set(seen.map((r) => r.z).filter((z): z is string => z !== null))];
-  await insertRows(tx, 'INSERT INTO dim_zip3 (zip3, state)', zips.map((z) => [z, stateOfZip3(z)]), 'ON CONFLICT DO NOTHING');
-  if (!seen.some((r) => r.dated === 1)) return;
+  await insertRows(tx, 'INSERT INTO dim_zip3 (zip3, state)', seen.zip3s.map((z) => [z, stateOfZip3(z)]), 'ON CONFLICT DO NOTHING');
+  if (!seen.dated) return;
   const dates = await tx.all<{ d: string }>(`SELECT DISTINCT e.event_date AS d FROM events e WHERE ${cond(filter)} AND e.event_date IS NOT NULL`);
   await insertRows(tx, 'INSERT INTO dim_date (event_date, event_year, month)', dates.map(({ d }) => [d, Number(d.slice(0, 4)), Number(d.slice(5, 7))]), 'ON CONFLICT DO NOTHING');
 }
 
 /** Apply the rows matching `filter` (add). Returns the years touched (WITHHELD_YEAR for rows without one). */
 export async function addRows(tx: SqlTx, filter: RowFilter, pageRows?: number): Promise<Set<number>> {
+  const seen = await survey(tx, filter);
   const years = new Set<number>();
-  for await (const page of rowPages(tx, filter, pageRows)) {
+  for await (const page of rowPages(tx, filter, seen.combos, pageRows)) {
     const t = tallyRows(emptyTally(), page);
     await addTally(tx, t);
     for (const y of t.years) years.add(y);
   }
-  await addDimensions(tx, filter, years);
+  await addDimensions(tx, filter, years, seen);
   return years;
 }
 
@@ -309,7 +322,7 @@ export async function addRows(tx: SqlTx, filter: RowFilter, pageRows?: number): 
  */
 export async function subtractPatients(tx: SqlTx, refs: readonly number[], filter: RowFilter, pageRows?: number): Promise<Set<number>> {
   const years = new Set<number>();
-  for await (const page of rowPages(tx, filter, pageRows)) {
+  for await (const page of rowPages(tx, filter, (await survey(tx, filter)).combos, pageRows)) {
     const t = tallyRows(emptyTally(), page);
     await writeRowCounts(tx, t, -1);
     for (const y of t.years) years.add(y);
