@@ -19,6 +19,7 @@ import { SqliteStore } from './stores/sqlite/store.js';
 import { openConfiguredPostgresStore, openPostgresLedger, openPostgresOutbox } from './stores/postgres/store.js';
 import type { Store } from './stores/store.js';
 import type { CommitStep } from './stores/steps.js';
+import { biStep } from './stores/bi/step.js';
 import { UserError } from './core/errors.js';
 
 /** Everything one writer process needs: opened together, closed together. */
@@ -64,7 +65,7 @@ function outboxSinksOf(config: Config, log: Logger): OutboxSink[] {
 
 /** Work inside every batch transaction (stores/steps.ts), in order. */
 function commitSteps(_config: Config): CommitStep[] {
-  return [];
+  return [biStep()];
 }
 
 /**

@@ -3,10 +3,12 @@
 import path from 'node:path';
 import type { Config } from './config/load.js';
 import { createLogger } from './ops/log.js';
-import { openWriter, type Writer } from './compose.js';
+import { openLedger, openWriter, type Writer } from './compose.js';
 import { drive, silentReporter, stopLine, type BatchRunner, type DriveHandle, type DriveSummary, type Reporter } from './drive.js';
 import { Alerter, type AlertTransport } from './ops/alerts.js';
 import type { BatchResult } from './runner.js';
+import { autoCompactor } from './sinks/parquet/compactor.js';
+import type { OutboxSender } from './sinks/outbox.js';
 import { FilesSource } from './sources/files.js';
 import { FolderSource } from './sources/folder/source.js';
 import type { Source } from './sources/source.js';
@@ -34,10 +36,13 @@ export interface WatchHandle extends DriveHandle {
   readonly writer: Writer;
 }
 
-async function driveWith(writer: Writer, source: Source, opts: WatchOptions, reporter: Reporter, endReason?: () => 'drained' | 'lock_lost' | undefined): Promise<DriveHandle> {
+async function driveWith(
+  writer: Writer, source: Source, opts: WatchOptions, reporter: Reporter, endReason?: () => 'drained' | 'lock_lost' | undefined,
+  beside: OutboxSender[] = [],
+): Promise<DriveHandle> {
   const alerter = Alerter.fromConfig(writer.config, writer.log, opts.alertTransports);
   const h = drive(source, opts.runner?.(writer) ?? writer.runner, {
-    config: writer.config, log: writer.log, reporter, alerter, senders: writer.openSenders(),
+    config: writer.config, log: writer.log, reporter, alerter, senders: [...writer.openSenders(), ...beside],
     drainSendersMs: opts.drain ? 30_000 : 0, retryAttempts: opts.retryAttempts, retryBaseMs: opts.retryBaseMs,
     parkMs: opts.parkMs ?? writer.config.watch.retry_park_ms,
     onBatch: opts.onBatch, signal: opts.signal, handleSignals: opts.handleSignals, endReason,
@@ -79,7 +84,13 @@ export async function startWatch(config: Config, opts: WatchOptions = {}): Promi
   if (tookOverFrom) reporter.info(`took over a stale lock (pid ${tookOverFrom.pid} on ${tookOverFrom.hostname} is gone)`);
   const shown = path.relative(process.cwd(), config.resolved.incoming) || '.';
   reporter.info(opts.drain ? `draining ${shown}/ (${config.watch.glob})` : `watching ${shown}/ for ${config.watch.glob}; Ctrl+C to stop`);
-  const h = await driveWith(writer, source, opts, reporter, () => (source.endedBy === 'stopped' ? undefined : source.endedBy));
+  // Beside the loop: cleaned.parquet and bi/*.parquet kept current for Power BI (sinks.parquet.auto_compact_ms).
+  const { parquet } = config.sinks;
+  const compactor = autoCompactor({
+    maskedOut: config.resolved.maskedOut, outFile: config.resolved.compactParquet, compression: parquet.compression,
+    intervalMs: parquet.auto_compact_ms, openReader: () => openLedger(config), log: writer.log,
+  });
+  const h = await driveWith(writer, source, opts, reporter, () => (source.endedBy === 'stopped' ? undefined : source.endedBy), compactor ? [compactor] : []);
   const done = h.done.then((s) => {
     reporter.summary(s, stopLine(s));
     return s;

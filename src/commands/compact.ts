@@ -1,7 +1,9 @@
-// medetl compact: one masked_out/cleaned.parquet for Power BI's Parquet connector.
+// medetl compact: one masked_out/cleaned.parquet for Power BI's Parquet connector, and the BI tables beside it
+// (masked_out/bi/<table>.parquet), from one snapshot of the ledger.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { compactParts } from '../sinks/parquet/compact.js';
+import { openLedger } from '../compose.js';
+import { compactRelease } from '../sinks/parquet/compact.js';
 import { UnreadablePartError } from '../sinks/parquet/read.js';
 import { action, configFrom, EXIT, withConfigOption } from './common.js';
 
@@ -9,20 +11,32 @@ export function registerCompact(program: Command): void {
   withConfigOption(
     program
       .command('compact')
-      .summary('write masked_out/cleaned.parquet from all parts, for Power BI')
-      .description('write every Parquet part into the single file masked_out/cleaned.parquet (temporary name, then rename)'),
+      .summary('write masked_out/cleaned.parquet and masked_out/bi/*.parquet, for Power BI')
+      .description(
+        'write the parts of every committed batch into the single file masked_out/cleaned.parquet, and each BI table\n' +
+          '(dimensions and KPIs) into masked_out/bi/<table>.parquet (temporary names, then rename); `watch` does this\n' +
+          'by itself after batches (sinks.parquet.auto_compact_ms)',
+      ),
   ).action(
     action(async (opts: { config?: string }) => {
       const config = configFrom(opts);
-      let r;
+      const reader = await openLedger(config);
       try {
-        r = await compactParts(config.resolved.parts, config.resolved.compactParquet, config.sinks.parquet.compression);
-      } catch (err) {
-        if (!(err instanceof UnreadablePartError)) throw err;
-        process.stderr.write(`medetl: ${err.message}; cleaned.parquet was left as it was (medetl verify lists every problem)\n`);
-        return EXIT.verifyMismatch;
+        const target = { maskedOut: config.resolved.maskedOut, outFile: config.resolved.compactParquet, compression: config.sinks.parquet.compression };
+        let r;
+        try {
+          r = (await compactRelease(target, reader))!;
+        } catch (err) {
+          if (!(err instanceof UnreadablePartError)) throw err;
+          process.stderr.write(`medetl: ${err.message}; cleaned.parquet was left as it was (medetl verify lists every problem)\n`);
+          return EXIT.verifyMismatch;
+        }
+        const rel = (p: string) => path.relative(process.cwd(), p) || p;
+        process.stdout.write(`wrote ${rel(config.resolved.compactParquet)}: ${r.rows} rows from ${r.parts} parts\n`);
+        process.stdout.write(`wrote ${rel(path.join(config.resolved.maskedOut, 'bi'))}/: ${r.biTables} BI tables, ${r.biRows} rows\n`);
+      } finally {
+        await reader.close();
       }
-      process.stdout.write(`wrote ${path.relative(process.cwd(), config.resolved.compactParquet) || config.resolved.compactParquet}: ${r.rows} rows from ${r.parts} parts\n`);
     }),
   );
 }

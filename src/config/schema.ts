@@ -92,9 +92,11 @@ export const sinksSchema = z
       .object({
         compression: z.enum(['snappy', 'zstd', 'gzip', 'uncompressed']).default('snappy'),
         compact_file: z.string().default('cleaned.parquet'),
+        /** watch rewrites compact_file and bi/*.parquet after batches, at most once per this many ms (0: off). */
+        auto_compact_ms: z.number().int().min(0).default(30_000),
       })
       .strict()
-      .default({ compression: 'snappy', compact_file: 'cleaned.parquet' }),
+      .default({ compression: 'snappy', compact_file: 'cleaned.parquet', auto_compact_ms: 30_000 }),
     powerbi: z
       .object({
         enabled: z.boolean().default(false),

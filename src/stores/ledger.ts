@@ -72,6 +72,7 @@ export type BiTable =
   | 'kpi_qc_by_batch'
   | 'dim_age_band'
   | 'dim_year'
+  | 'dim_date'
   | 'dim_zip3';
 
 export interface LedgerReader {

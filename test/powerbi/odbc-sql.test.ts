@@ -4,7 +4,7 @@
 // files into the same database (WAL readers must keep working and never see half a batch).
 // Only cleaned_events columns are used, so the tests hold for the narrow v2 store (cleaned_events as a view).
 import { spawn, spawnSync } from 'node:child_process';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DECLARED } from '../../src/powerbi/connector.js';
@@ -214,6 +214,7 @@ describe('DirectQuery SQL shapes through unixODBC and the SQLite ODBC driver', (
         db.close();
       }
     };
+    mkdirSync(p.file('incoming'), { recursive: true });
     try {
       for (let f = 0; f < FILES; f++) {
         const csv = eventsCsv(plausibleRows(PER, { patients: 25, prefix: `w${f}`, seed: 100 + f, startMs: Date.UTC(2024, 1 + f, 1) }));
