@@ -18,6 +18,16 @@ import { SqliteStore } from './stores/sqlite/store.js';
 import type { Store } from './stores/store.js';
 import type { CommitStep } from './stores/steps.js';
 import { UserError } from './core/errors.js';
+import { AGE90_RELEASE_DDL, Age90Guard } from './privacy/age90.js';
+import type { ReleaseInspector } from './privacy/inspect.js';
+import { SqliteInspector } from './stores/sqlite/inspect.js';
+import { existsSync } from 'node:fs';
+import { AttestationSink } from './privacy/attestation-sink.js';
+import { applyNamePolicy } from './privacy/names.js';
+import { assertStoreProfile, storeProfileStep } from './privacy/store-profile.js';
+import { Vault } from './privacy/vault.js';
+import { ParquetRemasker, sweepRemaskTemps } from './sinks/parquet/rewrite.js';
+import { openSqliteSql } from './stores/sqlite/store.js';
 
 /** Everything one writer process needs: opened together, closed together. */
 export interface Writer {
@@ -37,6 +47,8 @@ export interface Writer {
 /** Checks that fail fast, before anything is opened: key, time zone, sinks' settings. */
 function checkSettings(config: Config): HmacKey {
   const key = parseKey(config.env[KEY_VARIABLE]);
+  // From here on, file names are printed only through the project's name policy (ops/safe-name.ts).
+  applyNamePolicy(config, key);
   try {
     assertZone(config.input.timezone);
   } catch {
@@ -61,8 +73,14 @@ function outboxSinksOf(config: Config, log: Logger): OutboxSink[] {
 }
 
 /** Work inside every batch transaction (stores/steps.ts), in order. */
-function commitSteps(_config: Config): CommitStep[] {
-  return [];
+function commitSteps(config: Config, age90: Age90Guard | null): CommitStep[] {
+  return [
+    // One profile and one key mode per store (privacy/store-profile.ts).
+    storeProfileStep(config.deid.profile, config.deid.key_mode),
+    // Patients who crossed 90: their earlier rows are masked again (privacy/age90.ts).
+    ...(age90 ? [age90.step()] : []),
+    // The BI tables (stores/bi.ts) come here, after the re-mask, so they see the rows as released.
+  ];
 }
 
 /**
@@ -77,14 +95,48 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
   const releaseOnExit = () => lock.release();
   process.on('exit', releaseOnExit);
   let store: SqliteStore | null = null;
+  let vaultDb: { close(): void } | null = null;
   try {
-    store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, commitSteps(config));
+    // The age90 guard is made before the store (its commit step is registered with it) and wired to it after.
+    let opened: SqliteStore | null = null;
+    const remasker = new ParquetRemasker(config.resolved.maskedOut, config.resolved.compactParquet, config.sinks.parquet.compression, log);
+    const age90 = new Age90Guard({
+      zone: config.input.timezone,
+      priv: { dialect: 'sqlite', run: (q, p) => opened!.privateSql().run(q, p), all: (q, p) => opened!.privateSql().all(q, p) },
+      release: { dialect: 'sqlite', run: (q, p) => opened!.releaseSql().run(q, p), all: (q, p) => opened!.releaseSql().all(q, p) },
+      fates: (ids) => opened!.stagedFates(ids),
+      rewriter: remasker,
+      log,
+      // stores/bi.ts: onRemasked: (tx, r) => moveRemaskedContributions(tx, r)  (the BI helper's call site)
+    });
+    store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, commitSteps(config, age90));
+    opened = store;
+    await assertStoreProfile(store.ledger, config.deid.profile);
+    const storedMode = store.meta('key_mode');
+    if (storedMode !== null && storedMode !== config.deid.key_mode) {
+      throw new UserError(
+        `this store holds key mode ${storedMode} batches; the config asks for ${config.deid.key_mode}. One store holds one key mode: ` +
+          'point paths.masked_out and paths.state at new folders, or set deid.key_mode back',
+        'store_profile_mismatch',
+      );
+    }
+    let vault: Vault | null = null;
+    if (config.deid.key_mode === 'surrogate') {
+      const v = openSqliteSql(config.resolved.vault);
+      vaultDb = v;
+      vault = new Vault(v.sql, key);
+      await vault.init();
+    }
     const fileSinks: FileSink[] = [new ParquetPartSink(config.resolved.maskedOut, config.sinks.parquet.compression, log)];
-    await recover(store, fileSinks);
+    const attestations = new AttestationSink(config.resolved.attestations, log);
+    await recover(store, [...fileSinks, attestations]);
+    await sweepRemaskTemps(config.resolved.maskedOut);
+    await age90.applyPendingRewrites();
     const outboxSinks = outboxSinksOf(config, log);
     const s = store;
+    const closeVault = vaultDb;
     const runner = new Runner({
-      config, key, log, store: s, fileSinks, outboxSinks, clock,
+      config, key, log, store: s, fileSinks, outboxSinks, clock, privacy: { age90, vault, attestations },
       preflight: async () => {
         assertLockHeld(lock);
         await s.checkIdentity();
@@ -96,6 +148,7 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
       async close() {
         try {
           await s.close();
+          closeVault?.close();
         } finally {
           lock.release();
           process.removeListener('exit', releaseOnExit);
@@ -104,6 +157,7 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
     };
   } catch (err) {
     await store?.close().catch(() => undefined);
+    vaultDb?.close();
     lock.release();
     process.removeListener('exit', releaseOnExit);
     throw err;
@@ -124,6 +178,11 @@ async function recover(store: Store, sinks: readonly FileSink[]): Promise<void> 
 
 /** The ledger for readers (status, verify, score, the dashboard): read-only, no recovery, nothing written. */
 export function openLedger(config: Config): LedgerReader {
+  try {
+    applyNamePolicy(config, parseKey(config.env[KEY_VARIABLE]));
+  } catch {
+    // no usable key: names that are not safe are shown under a per-process key (ops/safe-name.ts)
+  }
   return SqliteStore.openReader({ release: config.resolved.sqlite, private: config.resolved.privateSqlite });
 }
 
@@ -133,4 +192,15 @@ export function openOutbox(config: Config, log: Logger): { sink: OutboxSink; que
   if (!sink) return null;
   // The store must exist (and be migrated) before a queue can read it.
   return { sink, queue: new SqliteOutboxQueue(config.resolved.sqlite, sink.name) };
+}
+
+/** The release DDL of the commit steps (medetl audit allow-lists their tables, views and indexes). */
+export function releaseStepDdl(config: Config): string[] {
+  return [...commitSteps(config, null).flatMap((s) => s.ddl('sqlite')), ...AGE90_RELEASE_DDL];
+}
+
+/** The release store as `medetl audit` reads it, or null when there is none yet. Read-only. */
+export function openReleaseInspector(config: Config): ReleaseInspector | null {
+  if (!existsSync(config.resolved.sqlite)) return null;
+  return new SqliteInspector(config.resolved.sqlite, config.resolved.privateSqlite);
 }

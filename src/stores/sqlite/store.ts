@@ -13,7 +13,8 @@ import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } 
 import type { CommitStep } from '../steps.js';
 import { createTableSql, createViewSql } from './ddl.js';
 import { SqliteLedger } from './ledger.js';
-import { SqliteStatements, SqliteTransaction } from './transaction.js';
+import { sqliteSqlTx, SqliteStatements, SqliteTransaction } from './transaction.js';
+import type { SqlTx } from '../steps.js';
 
 export interface SqliteFiles {
   /** masked_out/cleaned.sqlite */
@@ -37,8 +38,43 @@ function openDb(file: string, opts: Database.Options = {}): Database.Database {
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    privacyPragmas(db);
   }
   return db;
+}
+
+/**
+ * Deleted or overwritten content must not stay readable in the file: secure_delete zeroes freed cells and pages
+ * (re-masked years, delivered outbox chunks), and the WAL, which keeps old page images, is truncated after each
+ * checkpoint (journal_size_limit 0) and by the TRUNCATE checkpoint after every batch (truncateWal).
+ */
+export function privacyPragmas(db: Database.Database): void {
+  db.pragma('secure_delete = ON');
+  db.pragma('journal_size_limit = 0');
+}
+
+/**
+ * Checkpoint the WAL into the database and truncate it to zero bytes, without waiting: with a reader in the middle
+ * of a snapshot (Power BI through ODBC) it gives up at once and the next batch tries again.
+ */
+export function truncateWal(db: Database.Database): boolean {
+  const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+  try {
+    db.pragma('busy_timeout = 0');
+    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    return r?.busy === 0;
+  } catch {
+    return false;
+  } finally {
+    db.pragma(`busy_timeout = ${timeout}`);
+  }
+}
+
+/** A plain SQLite database with the privacy pragmas, as a SqlTx (the surrogate-key vault). */
+export function openSqliteSql(file: string): { sql: SqlTx; close(): void } {
+  ensureDir(path.dirname(file));
+  const db = openDb(file);
+  return { sql: sqliteSqlTx(db), close: () => db.close() };
 }
 
 export class SqliteStore implements Store {
@@ -89,7 +125,7 @@ export class SqliteStore implements Store {
   async begin(content: ContentRef, batchId: string): Promise<Begun> {
     const done = await this.ledger.committed(content.contentKey);
     if (done) return { kind: 'committed', batchId: done };
-    return { kind: 'open', tx: new SqliteTransaction(this.st, this.priv, this.steps, batchId) };
+    return { kind: 'open', tx: new SqliteTransaction(this.st, this.priv, this.steps, batchId, () => truncateWal(this.db)) };
   }
 
   async segments(headKey: string): Promise<Segment[]> {
@@ -128,8 +164,24 @@ export class SqliteStore implements Store {
     return this.files.release;
   }
 
+  /** The release database, for reads outside a batch transaction (privacy/age90.ts: which batches committed). */
+  releaseSql(): SqlTx {
+    return sqliteSqlTx(this.db);
+  }
+
+  /** The private database (autocommit), for the privacy layer's facts and pending rewrites. */
+  privateSql(): SqlTx {
+    return sqliteSqlTx(this.priv);
+  }
+
+  /** A fact of the store's `meta` table, or null. */
+  meta(name: string): string | null {
+    return (this.db.prepare('SELECT value FROM meta WHERE name = ?').pluck().get(name) as string | undefined) ?? null;
+  }
+
   async close(): Promise<void> {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    truncateWal(this.db);
     this.db.close();
     this.priv.close();
   }
