@@ -14,6 +14,7 @@ import { registerScore } from './commands/score.js';
 import { registerDemo } from './commands/demo.js';
 import { registerPush } from './commands/push.js';
 import { registerPowerbi } from './commands/powerbi.js';
+import { registerAudit } from './commands/audit.js';
 
 const program = new Command();
 program
@@ -32,7 +33,7 @@ program
     'after',
     `
 Exit codes: 0 ok; 1 unexpected error; 2 bad usage, config or key; 3 a file was quarantined;
-4 a file failed (I/O); 5 verify found a mismatch.
+4 a file failed (I/O); 5 verify found a mismatch; 6 audit found a problem.
 
 Start here:  medetl demo        (init, generate, watch until drained, summary)
 Daemon:      medetl watch       and in another terminal   medetl generate --every 20s`,
@@ -51,5 +52,6 @@ registerScore(program);
 registerDemo(program);
 registerPush(program);
 registerPowerbi(program);
+registerAudit(program);
 
 await program.parseAsync(process.argv);
