@@ -107,6 +107,7 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
       fates: (ids) => opened!.stagedFates(ids),
       rewriter: remasker,
       log,
+      onRemaskCommitted: () => void opened!.truncateWal(),
       // stores/bi.ts: onRemasked: (tx, r) => moveRemaskedContributions(tx, r)  (the BI helper's call site)
     });
     store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, commitSteps(config, age90));

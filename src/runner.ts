@@ -250,11 +250,7 @@ export class Runner {
     // file left behind is found committed next time.
     try {
       await Promise.all(staged.map((s) => s.publish()));
-      const remasked = this.parts.privacy.age90.lastRemask;
-      if (remasked.rows > 0) {
-        log.info({ event: 'age90_remasked', batch_id: result.batchId, ...remasked }, 'rows of patients who crossed 90 were masked again');
-      }
-      await this.parts.privacy.age90.applyPendingRewrites();
+      await this.parts.privacy.age90.afterCommit(result.batchId!);
       result.movedTo = shown(await d.done());
     } catch (err) {
       log.warn({ event: 'post_commit_step_failed', file: name, batch_id: result.batchId, code: (err as NodeJS.ErrnoException).code }, 'batch committed; finishing step will be retried');

@@ -104,7 +104,8 @@ export function registerReplay(program: Command): void {
         const r = await replayFile(config, name);
         const rel = (p: string) => path.relative(process.cwd(), p) || p;
         const to = path.join(path.dirname(rel(r.to)), safeName(path.basename(r.to)));
-        const why = r.reason ? path.join(path.dirname(rel(r.reason)), safeName(path.basename(r.reason))) : null;
+        // The reason file is named after the file: shown under the file's shown name.
+        const why = r.reason ? path.join(path.dirname(rel(r.reason)), `${safeName(name)}${REASON_SUFFIX}`) : null;
         process.stdout.write(`replayed ${safeName(name)} -> ${to}${why ? ` (reason kept in ${why})` : ''}\n`);
       }
       if (opts.all && names.length === 0) process.stdout.write(`nothing to replay: ${config.resolved.quarantine} holds no files\n`);

@@ -44,7 +44,25 @@ export class Vault {
       );
       for (const r of rows) found.set(r.lookup, r.token);
     }
-    const missing = [...new Set(lookups.filter((l) => !found.has(l)))];
+    const missing = [...new Set(lookups.filter((l) => !found.has(l)))].sort();
+    // SQLite (its own connection, autocommit): one transaction, not one commit per statement.
+    const own = this.sql.dialect === 'sqlite' && missing.length > 0;
+    if (own) await this.sql.run('BEGIN IMMEDIATE');
+    try {
+      await this.store(missing, found);
+      if (own) await this.sql.run('COMMIT');
+    } catch (err) {
+      if (own) await this.sql.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    return lookups.map((l) => {
+      const t = found.get(l);
+      if (!t) throw new Error('vault: a token could not be stored');
+      return t;
+    });
+  }
+
+  private async store(missing: readonly string[], found: Map<string, string>): Promise<void> {
     for (let i = 0; i < missing.length; i += CHUNK) {
       const part = missing.slice(i, i + CHUNK);
       const params: string[] = [];
@@ -57,10 +75,5 @@ export class Vault {
       );
       for (const r of rows) found.set(r.lookup, r.token);
     }
-    return lookups.map((l) => {
-      const t = found.get(l);
-      if (!t) throw new Error('vault: a token could not be stored');
-      return t;
-    });
   }
 }

@@ -63,7 +63,7 @@ export class SqliteTransaction implements BatchTransaction {
     private readonly priv: Database.Database,
     private readonly steps: readonly CommitStep[],
     readonly batchId: string,
-    /** After COMMIT: checkpoint and truncate the WAL (old page images must not linger in it). */
+    /** After COMMIT (the store's hook; nothing by default). */
     private readonly afterCommit: () => void = () => undefined,
   ) {
     this.sql = sqliteSqlTx(st.db);
