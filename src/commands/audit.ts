@@ -159,9 +159,10 @@ export async function runAudit(config: Config, opts: AuditOptions = {}): Promise
   const ctx = contextOf(config, key);
   try {
     findings.push(...(await auditRelease(ctx)));
-    const needles: Needle[] = [...unsafeNameNeedles(ctx)];
-    for (const f of opts.against ?? []) needles.push(...(await needlesOfEventsFile(f, { eventDatesPublished: config.deid.profile === 'limited_data_set' })));
-    const set = new NeedleSet(needles);
+    const set = new NeedleSet(unsafeNameNeedles(ctx));
+    for (const f of opts.against ?? []) {
+      await needlesOfEventsFile(f, { eventDatesPublished: config.deid.profile === 'limited_data_set' }, (n) => set.add(n));
+    }
     if (set.size) findings.push(...(await scanRelease(config, set, ctx.inspector)));
   } finally {
     ctx.inspector?.close();

@@ -364,12 +364,17 @@ async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Prom
 
 const TEXT = /\.(log|json|csv|txt|ndjson|jsonl)$/i;
 
-function scanBuffer(bytes: Uint8Array, needles: NeedleSet, where: string, text: boolean): Finding[] {
-  return needles.scan(bytes, text).map((h) => ({
+function scanBuffer(bytes: Uint8Array, needles: NeedleSet, where: string, text: boolean, compressed = false): Finding[] {
+  return needles.scan(bytes, text, compressed).map((h) => ({
     kind: (h.needle.source === 'canary' ? 'canary' : 'raw_identifier') as FindingKind,
     where: `${where} @${h.offset}${h.encoding === 'utf16le' ? ' (UTF-16)' : ''}`,
     detail: `a ${h.needle.kind} value from ${h.needle.source}`,
   }));
+}
+
+/** A finding's `@offset` counted from the start of the file rather than of the slice scanned. */
+function shiftOffset(f: Finding, by: number): Finding {
+  return { ...f, where: f.where.replace(/@(\d+)/, (_m, n) => `@${Number(n) + by}`) };
 }
 
 /** Every file a reader can reach: masked_out/ (all of it: the store with its WAL, Parquet, attestations) and logs/. */
@@ -391,7 +396,16 @@ export async function scanRelease(config: Config, needles: NeedleSet, inspector:
     } catch {
       continue; // removed meanwhile (a WAL truncated, a temporary file renamed)
     }
-    out.push(...scanBuffer(bytes, needles, rel(config, f), TEXT.test(f)));
+    if (f.endsWith('.parquet')) {
+      // Pages are compressed: the whole file for distinctive needles, the footer (metadata and column statistics,
+      // uncompressed Thrift) for all of them, and every decoded value below.
+      out.push(...scanBuffer(bytes, needles, rel(config, f), false, true));
+      const footer = bytes.length >= 12 ? bytes.readUInt32LE(bytes.length - 8) : 0;
+      if (footer > 0 && footer + 8 <= bytes.length) {
+        const at = bytes.length - 8 - footer;
+        out.push(...scanBuffer(bytes.subarray(at, bytes.length - 8), needles, `${rel(config, f)} (footer)`, false).map((x) => shiftOffset(x, at)));
+      }
+    } else out.push(...scanBuffer(bytes, needles, rel(config, f), TEXT.test(f)));
     if (f.endsWith('.parquet')) {
       try {
         out.push(...scanBuffer(stringValues(readTable(bytes)), needles, `${rel(config, f)} (decoded values)`, false));

@@ -21,13 +21,12 @@ export interface NeedleOptions {
   eventDatesPublished: boolean;
 }
 
-/** Needles of one events file. */
-export async function needlesOfEventsFile(file: string, o: NeedleOptions): Promise<Needle[]> {
+/** The needles of one events file, handed to `add` as they are read (a big file holds millions). */
+export async function needlesOfEventsFile(file: string, o: NeedleOptions, add: (n: Needle) => void): Promise<void> {
   const source = `--against ${safeName(path.basename(file))}`;
-  const out: Needle[] = [];
   const push = (value: string, kind: string) => {
     const v = value.trim();
-    if (v) out.push({ value: v, kind, source });
+    if (v) add({ value: v, kind, source });
   };
   let cols: Record<string, number> | null = null;
   await readCsvFile(file, (fields) => {
@@ -55,5 +54,4 @@ export async function needlesOfEventsFile(file: string, o: NeedleOptions): Promi
       if (m) push(m[1], 'event_date');
     }
   });
-  return out;
 }

@@ -36,6 +36,8 @@ interface Compiled {
   digitsOnly: boolean;
   /** In binary files: a substring match, no boundary check. */
   loose: boolean;
+  /** Lower-case hex digits only (a ZIP, a numeric id): chance finds it in compressed bytes. */
+  weak: boolean;
 }
 
 /** Needles grouped by anchor token, per encoding. */
@@ -70,23 +72,28 @@ export class NeedleSet {
         const prefix = Buffer.byteLength(v.slice(0, anchor.index), enc);
         const key = Buffer.from(anchor[0], enc).toString('latin1');
         const list = this.byAnchor[enc].get(key) ?? [];
-        list.push({ needle: n, bytes: Buffer.from(v, enc), anchorAt: prefix, digitsOnly: /^\d+$/.test(v), loose });
+        list.push({ needle: n, bytes: Buffer.from(v, enc), anchorAt: prefix, digitsOnly: /^\d+$/.test(v), loose, weak: /^[0-9a-f]+$/.test(v) });
         this.byAnchor[enc].set(key, list);
       }
     }
     this.size++;
   }
 
-  /** Every needle that occurs in `bytes`, once per needle (the first offset). `text`: apply the JSON-number rule. */
-  scan(bytes: Uint8Array, text: boolean): Hit[] {
+  /**
+   * Every needle that occurs in `bytes`, once per needle (the first offset). `text`: apply the JSON-number rule.
+   * `compressed`: the bytes are compressed (Parquet pages), where the codec's tags cut runs of hex digits at random
+   * places; needles of lower-case hex digits only (ZIPs, numeric ids) are skipped there (the decoded values and the
+   * uncompressed footer are scanned for them instead).
+   */
+  scan(bytes: Uint8Array, text: boolean, compressed = false): Hit[] {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const hits = new Map<Needle, Hit>();
-    this.scanUnits(buf, 1, this.byAnchor.utf8, text, hits);
-    this.scanUnits(buf, 2, this.byAnchor.utf16le, text, hits);
+    this.scanUnits(buf, 1, this.byAnchor.utf8, text, compressed, hits);
+    this.scanUnits(buf, 2, this.byAnchor.utf16le, text, compressed, hits);
     return [...hits.values()];
   }
 
-  private scanUnits(buf: Buffer, unit: 1 | 2, anchors: Map<string, Compiled[]>, text: boolean, hits: Map<Needle, Hit>): void {
+  private scanUnits(buf: Buffer, unit: 1 | 2, anchors: Map<string, Compiled[]>, text: boolean, compressed: boolean, hits: Map<Needle, Hit>): void {
     if (anchors.size === 0) return;
     const n = buf.length;
     const alnumAt = unit === 1 ? (i: number) => isAlnum(buf[i]) : (i: number) => i + 1 < n && buf[i + 1] === 0 && isAlnum(buf[i]);
@@ -100,7 +107,7 @@ export class NeedleSet {
         const from = i;
         while (i < n && alnumAt(i)) i += unit;
         const list = anchors.get(buf.toString('latin1', from, i));
-        if (list) for (const c of list) this.check(buf, from, unit, c, text, hits);
+        if (list) for (const c of list) if (!(compressed && c.weak)) this.check(buf, from, unit, c, text, hits);
       }
       if (unit === 1) break;
     }
