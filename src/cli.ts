@@ -15,6 +15,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerPush } from './commands/push.js';
 import { registerPowerbi } from './commands/powerbi.js';
 import { registerDashboard } from './commands/dashboard.js';
+import { registerAudit } from './commands/audit.js';
 
 const program = new Command();
 program
@@ -33,7 +34,7 @@ program
     'after',
     `
 Exit codes: 0 ok; 1 unexpected error; 2 bad usage, config or key; 3 a file was quarantined;
-4 a file failed (I/O); 5 verify found a mismatch.
+4 a file failed (I/O); 5 verify found a mismatch; 6 audit found a problem.
 
 Start here:  medetl demo        (init, generate, watch until drained, summary)
 Daemon:      medetl watch       and in another terminal   medetl generate --every 20s`,
@@ -53,5 +54,6 @@ registerDemo(program);
 registerPush(program);
 registerPowerbi(program);
 registerDashboard(program);
+registerAudit(program);
 
 await program.parseAsync(process.argv);

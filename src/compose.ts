@@ -2,25 +2,32 @@
 // source) and wires them into the runner. Nothing else names a concrete store or sink.
 import { existsSync } from 'node:fs';
 import type { Config } from './config/load.js';
-import { ConfigError } from './core/errors.js';
+import { parseKey, KEY_VARIABLE, type HmacKey } from './config/key.js';
+import { ConfigError, UserError } from './core/errors.js';
 import { acquireLock, type LockHandle } from './core/lock.js';
 import { clockFrom, type Clock } from './core/time.js';
-import { parseKey, KEY_VARIABLE, type HmacKey } from './config/key.js';
 import { createLogger, type Logger } from './ops/log.js';
 import { assertZone } from './pipeline/parse.js';
+import { AGE90_RELEASE_DDL, Age90Guard } from './privacy/age90.js';
+import { AttestationSink } from './privacy/attestation-sink.js';
+import type { ReleaseInspector } from './privacy/inspect.js';
+import { applyNamePolicy } from './privacy/names.js';
+import { assertStoreProfile, storeProfileStep } from './privacy/store-profile.js';
+import { Vault } from './privacy/vault.js';
 import { Runner } from './runner.js';
 import type { FileSink } from './sinks/file-sink.js';
 import type { OutboxQueue, OutboxSender, OutboxSink } from './sinks/outbox.js';
 import { ParquetPartSink } from './sinks/parquet/part-sink.js';
+import { ParquetRemasker, sweepRemaskTemps } from './sinks/parquet/rewrite.js';
 import { POWERBI_SINK, POWERBI_URL_VARIABLE, PowerBiSink } from './sinks/powerbi.js';
+import { biStep, revisePatients } from './stores/bi/step.js';
 import type { LedgerReader } from './stores/ledger.js';
-import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
-import { SqliteStore } from './stores/sqlite/store.js';
 import { openConfiguredPostgresStore, openPostgresLedger, openPostgresOutbox } from './stores/postgres/store.js';
+import { SqliteInspector } from './stores/sqlite/inspect.js';
+import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
+import { openSqliteSql, SqliteStore } from './stores/sqlite/store.js';
+import type { CommitStep, SqlTx } from './stores/steps.js';
 import type { Store } from './stores/store.js';
-import type { CommitStep } from './stores/steps.js';
-import { biStep } from './stores/bi/step.js';
-import { UserError } from './core/errors.js';
 
 /** Everything one writer process needs: opened together, closed together. */
 export interface Writer {
@@ -40,6 +47,8 @@ export interface Writer {
 /** Checks that fail fast, before anything is opened: key, time zone, sinks' settings. */
 function checkSettings(config: Config): HmacKey {
   const key = parseKey(config.env[KEY_VARIABLE]);
+  // From here on, file names are printed only through the project's name policy (ops/safe-name.ts).
+  applyNamePolicy(config, key);
   try {
     assertZone(config.input.timezone);
   } catch {
@@ -64,8 +73,15 @@ function outboxSinksOf(config: Config, log: Logger): OutboxSink[] {
 }
 
 /** Work inside every batch transaction (stores/steps.ts), in order. */
-function commitSteps(_config: Config): CommitStep[] {
-  return [biStep()];
+function commitSteps(config: Config, age90: Age90Guard | null): CommitStep[] {
+  return [
+    // One profile and one key mode per store (privacy/store-profile.ts).
+    storeProfileStep(config.deid.profile, config.deid.key_mode),
+    // Patients who crossed 90: their earlier rows are masked again (privacy/age90.ts); the BI tables follow.
+    ...(age90 ? [age90.step()] : []),
+    // The BI tables (stores/bi/), after the re-mask, so they see the rows as released.
+    biStep(),
+  ];
 }
 
 /**
@@ -73,8 +89,7 @@ function commitSteps(_config: Config): CommitStep[] {
  * output lock (one writer per output folder); the PostgreSQL store needs none (its advisory locks let many writers,
  * on many machines, share one store and one output folder).
  */
-async function openStoreForWriting(config: Config, log: Logger): Promise<{ store: Store; lock: LockHandle | null }> {
-  const steps = commitSteps(config);
+async function openStoreForWriting(config: Config, log: Logger, steps: CommitStep[]): Promise<{ store: Store; lock: LockHandle | null }> {
   if (config.store === 'postgres') return { store: await openConfiguredPostgresStore(config, 'writer', { log, steps }), lock: null };
   const lock = await acquireLock(config.resolved.outputLock, 'write');
   try {
@@ -85,34 +100,83 @@ async function openStoreForWriting(config: Config, log: Logger): Promise<{ store
   }
 }
 
+/** The vault of surrogate mode: a file of its own beside the SQLite store's private state, or the private schema. */
+async function openVault(config: Config, store: Store, key: HmacKey): Promise<{ vault: Vault; close(): void } | null> {
+  if (config.deid.key_mode !== 'surrogate') return null;
+  if (config.store === 'postgres') {
+    const vault = new Vault(store.privateSql(), key);
+    await vault.init();
+    return { vault, close: () => undefined };
+  }
+  const v = openSqliteSql(config.resolved.vault);
+  const vault = new Vault(v.sql, key);
+  await vault.init();
+  return { vault, close: () => v.close() };
+}
+
 /**
  * Open the writer: the store (creating or migrating it) with its lock, the file sinks, and recovery of what a crash
- * left staged. Recovery runs here and nowhere else: readers never change files.
+ * left staged (and of Parquet rewrites a re-mask left pending). Recovery runs here and nowhere else: readers never
+ * change files.
  */
 export async function openWriter(config: Config, opts: { logFile?: string; log?: Logger } = {}): Promise<Writer> {
   const key = checkSettings(config);
   const clock = clockFrom(config.env);
   const log = opts.log ?? createLogger(config.resolved.logs, config.log.level, opts.logFile);
-  const { store, lock } = await openStoreForWriting(config, log);
+  // The age90 guard is made before the store (its commit step is registered with it) and wired to it after.
+  let opened: Store | null = null;
+  const later = (pick: (s: Store) => SqlTx): SqlTx => ({
+    dialect: config.store,
+    run: (q, p) => pick(opened!).run(q, p),
+    all: (q, p) => pick(opened!).all(q, p),
+  });
+  const age90 = new Age90Guard({
+    zone: config.input.timezone,
+    priv: later((s) => s.privateSql()),
+    release: later((s) => s.releaseSql()),
+    fates: (ids) => opened!.stagedFates(ids),
+    rewriter: new ParquetRemasker(config.resolved.maskedOut, config.resolved.compactParquet, config.sinks.parquet.compression, log),
+    log,
+    onRemaskCommitted: () => void opened!.reclaim?.(),
+    revise: (tx, ctx, refs, change) => revisePatients(tx, ctx, refs, change),
+  });
+  const { store, lock } = await openStoreForWriting(config, log, commitSteps(config, age90));
+  opened = store;
   const release = () => lock?.release();
   process.on('exit', release);
+  let vault: Awaited<ReturnType<typeof openVault>> = null;
   try {
+    await assertStoreProfile(store.ledger, config.deid.profile);
+    const storedMode = await store.meta('key_mode');
+    if (storedMode !== null && storedMode !== config.deid.key_mode) {
+      throw new UserError(
+        `this store holds key mode ${storedMode} batches; the config asks for ${config.deid.key_mode}. One store holds one key mode: ` +
+          'point paths.masked_out and paths.state (or the PostgreSQL schemas) at new ones, or set deid.key_mode back',
+        'store_profile_mismatch',
+      );
+    }
+    vault = await openVault(config, store, key);
     const fileSinks: FileSink[] = [new ParquetPartSink(config.resolved.maskedOut, config.sinks.parquet.compression, log)];
-    await recover(store, fileSinks);
+    const attestations = new AttestationSink(config.resolved.attestations, log);
+    await recover(store, [...fileSinks, attestations]);
+    await sweepRemaskTemps(config.resolved.maskedOut);
+    await age90.applyPendingRewrites();
     const outboxSinks = outboxSinksOf(config, log);
     const runner = new Runner({
-      config, key, log, store, fileSinks, outboxSinks, clock,
+      config, key, log, store, fileSinks, outboxSinks, clock, privacy: { age90, vault: vault?.vault ?? null, attestations },
       preflight: async () => {
         if (lock) assertLockHeld(lock);
         await store.checkIdentity();
       },
     });
+    const v = vault;
     return {
       config, key, log, clock, store, fileSinks, outboxSinks, runner,
       openSenders: () => outboxSinks.map((sink) => sink.sender(store.outboxQueue(sink.name))),
       async close() {
         try {
           await store.close();
+          v?.close();
         } finally {
           release();
           process.removeListener('exit', release);
@@ -121,6 +185,7 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
     };
   } catch (err) {
     await store.close().catch(() => undefined);
+    vault?.close();
     release();
     process.removeListener('exit', release);
     throw err;
@@ -141,6 +206,11 @@ async function recover(store: Store, sinks: readonly FileSink[]): Promise<void> 
 
 /** The ledger for readers (status, verify, score, the dashboard): read-only, no recovery, nothing written. */
 export async function openLedger(config: Config, log?: Logger): Promise<LedgerReader> {
+  try {
+    applyNamePolicy(config, parseKey(config.env[KEY_VARIABLE]));
+  } catch {
+    // no usable key: names that are not safe are shown under a per-process key (ops/safe-name.ts)
+  }
   if (config.store === 'postgres') return openPostgresLedger(config, log);
   return SqliteStore.openReader({ release: config.resolved.sqlite, private: config.resolved.privateSqlite });
 }
@@ -157,4 +227,15 @@ export async function openOutbox(config: Config, log: Logger): Promise<{ sink: O
   if (config.store === 'postgres') return { sink, queue: await openPostgresOutbox(config, sink.name, log) };
   // The store must exist (and be migrated) before a queue can read it.
   return { sink, queue: new SqliteOutboxQueue(config.resolved.sqlite, sink.name) };
+}
+
+/** The release DDL of the commit steps (medetl audit allow-lists their tables, views and indexes). */
+export function releaseStepDdl(config: Config): string[] {
+  return [...commitSteps(config, null).flatMap((s) => s.ddl('sqlite')), ...AGE90_RELEASE_DDL];
+}
+
+/** The release store as `medetl audit` reads it, or null when there is none yet. Read-only. */
+export function openReleaseInspector(config: Config): ReleaseInspector | null {
+  if (!existsSync(config.resolved.sqlite)) return null;
+  return new SqliteInspector(config.resolved.sqlite, config.resolved.privateSqlite);
 }

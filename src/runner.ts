@@ -15,14 +15,25 @@
 // that is read again; between 4 and 5, staged files that recovery publishes and a raw file that step 2 finds
 // committed. Recovery runs only where it may (compose.ts): the SQLite writer holding the output lock, or any
 // worker for batches whose writer is gone (PostgreSQL advisory locks tell).
-import { createHash, randomBytes } from 'node:crypto';
+//
+// De-identification context (privacy/): patient keys come from the HMAC or, in the surrogate mode, the vault; the
+// age facts of earlier batches are read before deid so a batch is masked right the first time (privacy/age90.ts,
+// whose commit step re-masks earlier rows inside the transaction and whose Parquet rewrites run after step 5);
+// the masked batch is audited and its signed attestation is staged with the batch and committed with it.
+import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { Config } from './config/load.js';
 import type { HmacKey } from './config/key.js';
 import { abortError, BatchError, CsvError } from './core/errors.js';
 import type { Clock } from './core/time.js';
 import type { Logger } from './ops/log.js';
-import { contentKey, DEID_RULESET_VERSION, deidentify, eventFingerprints, headKey, type MaskedBatch } from './pipeline/deid.js';
+import { contentKey, DEID_RULESET_VERSION, deidentifyWithFacts, eventFingerprints, headKey, patientKey, type MaskedBatch } from './pipeline/deid.js';
+import { safeName, safePath } from './ops/safe-name.js';
+import type { Age90Guard } from './privacy/age90.js';
+import type { AttestationSink } from './privacy/attestation-sink.js';
+import { makeAttestation } from './privacy/attestation.js';
+import { auditMaskedBatch } from './privacy/batch-audit.js';
+import type { Vault } from './privacy/vault.js';
 import { filterRows } from './pipeline/clean.js';
 import { checkThresholds } from './pipeline/qc.js';
 import { readCsvFile } from './pipeline/read.js';
@@ -41,14 +52,23 @@ export const CHUNK_ROWS = 65_536;
 export type BatchStatus = 'loaded' | 'skipped_duplicate' | 'quarantined';
 
 export interface BatchResult extends BatchCounts {
-  /** The file's base name. */
+  /** The file's base name as it may be printed (ops/safe-name.ts: a keyed id unless the name is safe). */
   file: string;
   status: BatchStatus;
   batchId: string | null;
   ms: number;
   reason?: { code: string; message: string };
   warnings?: string[];
+  /** Where the file went, as it may be printed (its name through the name policy). */
   movedTo?: string;
+}
+
+/** The privacy layer's parts (compose.ts makes them). */
+export interface PrivacyParts {
+  age90: Age90Guard;
+  /** The surrogate-key vault (deid.key_mode: surrogate), else null. */
+  vault: Vault | null;
+  attestations: AttestationSink;
 }
 
 export interface RunnerParts {
@@ -59,6 +79,7 @@ export interface RunnerParts {
   fileSinks: readonly FileSink[];
   outboxSinks: readonly OutboxSink[];
   clock: Clock;
+  privacy: PrivacyParts;
   /** Checked before each batch: the output lock is still ours, the store is still the one we opened. */
   preflight?: () => Promise<void>;
 }
@@ -74,24 +95,18 @@ export function newBatchId(): string {
   return randomBytes(10).toString('hex');
 }
 
+/** Where a file went, as it may be printed. */
+function shown(movedTo: string | undefined): string | undefined {
+  return movedTo === undefined ? undefined : safePath(movedTo);
+}
+
 /** A row-count estimate from the file size and the header's width (~10 bytes a field, +5%), capped. */
 function expectedRows(size: number | null, header: string[]): number {
   return size === null ? 1024 : Math.min((size / (header.length * 10)) * 1.05, 2_000_000);
 }
 
-/** A public table, so a plain hash names it; 16 hex digits tell versions apart. */
-function zip3TableHash(prefixes: readonly string[]): string {
-  return createHash('sha256').update([...prefixes].sort().join(',')).digest('hex').slice(0, 16);
-}
-
 export class Runner {
-  private readonly zip3Hash: string;
-  private readonly restrictedZip3: ReadonlySet<string>;
-
-  constructor(private readonly parts: RunnerParts) {
-    this.zip3Hash = zip3TableHash(parts.config.zip3_restricted.prefixes);
-    this.restrictedZip3 = new Set(parts.config.zip3_restricted.prefixes);
-  }
+  constructor(private readonly parts: RunnerParts) {}
 
   get log(): Logger {
     return this.parts.log;
@@ -108,7 +123,7 @@ export class Runner {
     const startedAtMs = clock();
     const name = d.name;
     const result: BatchResult = {
-      file: name, status: 'loaded', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
+      file: safeName(name), status: 'loaded', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
       flagged: 0, clipped: 0, ms: 0,
     };
     const signal = opts.signal ? AbortSignal.any([opts.signal, d.signal]) : d.signal;
@@ -173,12 +188,25 @@ export class Runner {
         log.warn({ event: 'qc_threshold_warning', file: name, warnings }, 'batch thresholds exceeded (action: flag)');
       }
       result.batchId = batchId;
-      const masked = deidentify(batch, { key, profile: config.deid.profile, restrictedZip3: this.restrictedZip3, batchId, nowMs: startedAtMs });
+      const { privacy } = this.parts;
+      const keyMode = config.deid.key_mode;
+      const patientKeys = privacy.vault ? await privacy.vault.tokens(batch.patientIds) : batch.patientIds.map((id) => patientKey(key, id));
+      const { prior, floorDay } = await privacy.age90.prior(patientKeys, tx.sql);
+      const { masked, counts, facts } = deidentifyWithFacts(batch, {
+        key, profile: config.deid.profile, zip3: config.zip3, batchId, nowMs: startedAtMs, zone: config.input.timezone, patientKeys, prior,
+        releaseFloorDay: floorDay,
+      });
+      const audit = auditMaskedBatch(masked, facts, { profile: config.deid.profile, zip3: config.zip3, keyMode });
+      if (audit.result !== 'pass') throw new Error(`de-identification self-check failed: ${audit.findings.join('; ')}`);
+      privacy.age90.stage(batchId, patientKeys, facts);
+      const attestation = makeAttestation({
+        batchId, profile: config.deid.profile, zip3: config.zip3, key, keyMode, counts, audit, cellsSuppressed: null,
+      });
       checkAbort();
 
       // File sinks stage while the transaction inserts the same rows, chunk by chunk. Between chunks the event loop
       // runs, so a stop is seen at once and an abort rolls back here.
-      staged = this.parts.fileSinks.map((s) => s.stage(batchId));
+      staged = [...this.parts.fileSinks.map((s) => s.stage(batchId)), privacy.attestations.stageDocument(batchId, attestation)];
       let from = 0;
       do {
         const to = Math.min(from + CHUNK_ROWS, masked.n);
@@ -196,16 +224,17 @@ export class Runner {
       const entry: LedgerEntry = {
         ...content, batchId, files, rowsIn: result.rowsIn, loaded: result.loaded, rejected: result.rejected,
         rejectedByReason: result.rejectedByReason, duplicates: result.duplicates, flagged: result.flagged, clipped: result.clipped,
-        keyId: key.id, keyMode: 'hmac', deidProfile: config.deid.profile, zip3Vintage: config.zip3_restricted.version,
-        zip3TableHash: this.zip3Hash, rulesetVersion: DEID_RULESET_VERSION, warnings,
+        keyId: key.id, keyMode, deidProfile: config.deid.profile, zip3Vintage: config.zip3.vintage,
+        zip3TableHash: config.zip3.hash, rulesetVersion: DEID_RULESET_VERSION, warnings,
       };
       await tx.commit({
-        entry, metrics: q.metrics, outbox: this.outboxWrites(masked), drift: [], attestation: null,
+        entry, metrics: q.metrics, outbox: this.outboxWrites(masked), drift: [], attestation,
         private: { sourceName: name, arrivedAtMs: d.arrivedAtMs, startedAtMs, committedAtMs: clock(), ms: Math.round(performance.now() - t0) },
       });
       tx = null;
     } catch (err) {
       await tx?.rollback().catch(() => undefined);
+      if (result.batchId) this.parts.privacy.age90.discard(result.batchId);
       await Promise.all(staged.map((s) => s.abort().catch(() => undefined)));
       if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, result, content, t0);
       if (err instanceof AlreadyCommittedError) return this.skipped(d, err.batchId, t0); // another writer won the race
@@ -215,7 +244,8 @@ export class Runner {
     // file left behind is found committed next time.
     try {
       await Promise.all(staged.map((s) => s.publish()));
-      result.movedTo = await d.done();
+      await this.parts.privacy.age90.afterCommit(result.batchId!);
+      result.movedTo = shown(await d.done());
     } catch (err) {
       log.warn({ event: 'post_commit_step_failed', file: name, batch_id: result.batchId, code: (err as NodeJS.ErrnoException).code }, 'batch committed; finishing step will be retried');
     }
@@ -233,10 +263,10 @@ export class Runner {
 
   /** The content was committed already (by an earlier batch, or by another writer just now): settle the file. */
   private async skipped(d: Delivery, batchId: string, t0: number): Promise<BatchResult> {
-    const movedTo = await d.done();
+    const movedTo = shown(await d.done());
     this.parts.log.info({ event: 'batch_skipped_duplicate', file: d.name, batch_id: batchId }, 'content already loaded');
     return {
-      file: d.name, status: 'skipped_duplicate', batchId, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
+      file: safeName(d.name), status: 'skipped_duplicate', batchId, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
       flagged: 0, clipped: 0, ms: Math.round(performance.now() - t0), movedTo,
     };
   }
@@ -247,10 +277,10 @@ export class Runner {
 
   private async quarantined(d: Delivery, e: BatchError | CsvError, result: BatchResult, content: ContentRef | null, t0: number): Promise<BatchResult> {
     const lines = e instanceof CsvError ? [e.line] : e.details.lines;
-    const movedTo = await d.quarantine({
+    const movedTo = shown(await d.quarantine({
       code: e.code, message: e.message, lines, columns: e instanceof BatchError ? e.details.columns : undefined,
       metrics: e instanceof BatchError ? e.details.metrics : undefined,
-    });
+    }));
     await this.parts.store.recordQuarantine({ sourceName: d.name, reasonCode: e.code, contentKey: content?.contentKey ?? null, atMs: this.parts.clock() });
     this.parts.log.warn({ event: 'batch_quarantined', file: d.name, reason: e.code }, 'file quarantined');
     return { ...result, status: 'quarantined', batchId: null, loaded: 0, reason: { code: e.code, message: e.message }, movedTo, ms: Math.round(performance.now() - t0) };

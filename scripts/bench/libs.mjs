@@ -37,7 +37,7 @@ if (which === 'csv-parse') {
     const idx = Int32Array.from({ length: rows }, (_, i) => i % 2000);
     const raw = {
       kind: 'raw', n: rows, line: new Int32Array(rows), patientIdx: idx, patientIds: keys, dobDays: new Int32Array(rows).fill(-3000),
-      zipIdx: new Int32Array(rows), zips: ['02134'], eventMs: new Float64Array(rows).fill(Date.UTC(2024, 0, 1)),
+      zipIdx: new Int32Array(rows), zips: ['02134'], eventMs: new Float64Array(rows).fill(Date.UTC(2024, 0, 1)), eventDay: new Int32Array(rows).fill(19723),
       systolic_bp: Float64Array.from(idx, (i) => 120 + (i % 20)), diastolic_bp: new Float64Array(rows).fill(80),
       heart_rate: new Float64Array(rows).fill(70), flags: new Uint32Array(rows),
     };

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { FailedFile, Reporter } from '../drive.js';
 import type { BatchResult } from '../runner.js';
-import { printable } from '../ops/safe-name.js';
+import { printable, safeName } from '../ops/safe-name.js';
 
 export type { FailedFile, Reporter };
 
@@ -81,7 +81,7 @@ export function createReporter(mode: OutputMode, streams: Streams = { out: proce
       else if (r.status === 'quarantined') err.write(`${batchLine(r)}\n`);
     },
     failed(f) {
-      const file = printable(path.basename(f.file));
+      const file = safeName(path.basename(f.file));
       if (mode === 'json') {
         out.write(`${JSON.stringify({ type: 'batch', time: new Date().toISOString(), file, status: 'failed', reason: { code: f.code }, attempts: f.attempts })}\n`);
         return;
@@ -96,7 +96,7 @@ export function createReporter(mode: OutputMode, streams: Streams = { out: proce
       if (now - lastProgress < PROGRESS_EVERY_MS) return;
       lastProgress = now;
       const pct = totalBytes > 0 ? Math.min(100, Math.floor((bytesRead / totalBytes) * 100)) : 0;
-      const line = `  ${printable(path.basename(file))}  ${String(pct).padStart(3)}%  ${n(rowsRead)} rows`;
+      const line = `  ${safeName(path.basename(file))}  ${String(pct).padStart(3)}%  ${n(rowsRead)} rows`;
       const width = out.columns && out.columns > 20 ? out.columns : 80;
       out.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
       progressShown = true;

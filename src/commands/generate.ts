@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/load.js';
+import { clockFrom } from '../core/time.js';
 import { generateBatch, type GenerateBatchOptions, type GenerateBatchResult } from '../feed/batch.js';
 import { NOISE_PROFILES } from '../feed/noise.js';
 import { parseDuration } from '../feed/stamp.js';
@@ -43,7 +44,8 @@ function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** Run batches one after another; returns what was written. Usable by `medetl demo`. */
 export async function generateBatches(config: Config, opts: GenerateLoopOptions = {}): Promise<GenerateBatchResult[]> {
-  const { batches = 1, everyMs = 0, signal, killSignal, onBatch, now = () => new Date(), ...rest } = opts;
+  const clock = clockFrom(config.env); // MEDETL_NOW pins the batch times too
+  const { batches = 1, everyMs = 0, signal, killSignal, onBatch, now = () => new Date(clock()), ...rest } = opts;
   const seed0 = opts.seed ?? config.generate.seed;
   const results: GenerateBatchResult[] = [];
   let seq = 1;

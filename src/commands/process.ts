@@ -1,7 +1,7 @@
 // medetl process FILE...: one-shot processing through the same runner as the watcher, under the output lock.
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { printable } from '../ops/safe-name.js';
+import { printable, safePath } from '../ops/safe-name.js';
 import { runFiles } from '../run.js';
 import type { BatchResult } from '../runner.js';
 import { action, configFrom, EXIT, withConfigOption } from './common.js';
@@ -39,7 +39,7 @@ export function registerProcess(program: Command): void {
       let code: number = EXIT.ok;
       const present = files.filter((f) => {
         if (existsSync(f) && statSync(f).isFile()) return true;
-        process.stderr.write(`medetl: ${printable(f)}: no such file\n`);
+        process.stderr.write(`medetl: ${safePath(f)}: no such file\n`);
         code = EXIT.failed;
         return false;
       });

@@ -7,7 +7,7 @@ import type { Config } from '../config/load.js';
 import { KEY_VARIABLE, parseKey } from '../config/key.js';
 import { holderAlive, type LockInfo } from '../core/lock.js';
 import { openLedger } from '../compose.js';
-import { printable } from '../ops/safe-name.js';
+import { printable, safeName } from '../ops/safe-name.js';
 import { listParts, readPartCounts, UnreadablePartError } from '../sinks/parquet/read.js';
 import { nameFilter } from '../sources/folder/scan.js';
 import { REASON_SUFFIX, REJECTS_SUFFIX } from '../sources/quarantine.js';
@@ -79,7 +79,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       patients: s.patients,
       lastBatch: last
         ? {
-            batchId: last.batchId, file: last.sourceName, committedAt: iso(last.committedAtMs), ms: last.ms,
+            batchId: last.batchId, file: last.sourceName === null ? null : safeName(last.sourceName), committedAt: iso(last.committedAtMs), ms: last.ms,
             latencyMs: last.committedAtMs !== null && last.arrivedAtMs !== null ? Math.max(0, last.committedAtMs - last.arrivedAtMs) : null,
             rowsIn: last.rowsIn, loaded: last.loaded,
           }
@@ -107,7 +107,7 @@ function human(r: StatusReport, config: Config): string {
       (r.rows.unreadableParts.length ? ` (${r.rows.unreadableParts.length} unreadable part(s): ${r.rows.unreadableParts.slice(0, 3).join(', ')})` : ''),
     `last batch:   ${
       lb
-        ? `${lb.file === null ? lb.batchId : printable(lb.file)}${lb.committedAt ? ` committed ${lb.committedAt} UTC` : ''}, ${lb.loaded}/${lb.rowsIn} rows` +
+        ? `${lb.file === null ? lb.batchId : safeName(lb.file)}${lb.committedAt ? ` committed ${lb.committedAt} UTC` : ''}, ${lb.loaded}/${lb.rowsIn} rows` +
           `${lb.ms === null ? '' : `, processing ${lb.ms} ms`}${lb.latencyMs === null ? '' : `, latency ${(lb.latencyMs / 1000).toFixed(0)} s from arrival`}`
         : 'none yet'
     }`,

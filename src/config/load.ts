@@ -5,8 +5,9 @@ import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { assertRawPathsOutsideRelease, warnIfEnvReadable } from './guards.js';
 import { configSchema, type ConfigFile } from './schema.js';
-import { DEFAULT_ZIP3_TABLE } from './zip3.js';
+import { zip3Table, type Zip3Table } from './zip3.js';
 
 export { ConfigError };
 
@@ -23,6 +24,10 @@ export interface Paths {
   sqlite: string;
   /** paths.state/private.sqlite: the SQLite store's private bookkeeping. */
   privateSqlite: string;
+  /** paths.state/vault.sqlite: surrogate patient keys (deid.key_mode: surrogate). Delete it for new tokens. */
+  vault: string;
+  /** masked_out/attestations: one signed Safe Harbor attestation per batch. */
+  attestations: string;
   parts: string;
   compactParquet: string;
   /** incoming/.medetl.lock: one watcher per incoming folder. */
@@ -32,7 +37,10 @@ export interface Paths {
 }
 
 export interface Config extends Omit<ConfigFile, 'zip3_restricted'> {
-  zip3_restricted: { version: string; source: string; prefixes: readonly string[] };
+  /** The ZIP3 table deid.zip3_table names (config/zip3.ts). */
+  zip3: Zip3Table;
+  /** The folder holding .env (the project root). */
+  envDir: string;
   /** Absolute paths, resolved against the folder that holds config.yaml. */
   resolved: Paths;
   configFile: string | null;
@@ -92,18 +100,26 @@ export function parseConfig(input: unknown, root: string, configFile: string | n
     state: abs(c.paths.state),
     sqlite: path.join(maskedOut, c.sinks.sqlite_file),
     privateSqlite: path.join(abs(c.paths.state), 'private.sqlite'),
+    vault: path.join(abs(c.paths.state), 'vault.sqlite'),
+    attestations: path.join(maskedOut, 'attestations'),
     parts: path.join(maskedOut, 'parts'),
     compactParquet: path.join(maskedOut, c.sinks.parquet.compact_file),
     lock: path.join(abs(c.paths.incoming), '.medetl.lock'),
     outputLock: path.join(maskedOut, '.medetl.lock'),
   };
-  const archiveRel = path.relative(maskedOut, resolved.archive);
-  if (!archiveRel.startsWith('..') && !path.isAbsolute(archiveRel)) {
-    throw new ConfigError(`paths.archive must not be under paths.masked_out: raw files hold PHI`);
+  assertRawPathsOutsideRelease(resolved);
+  const { zip3_restricted: oldZip3, ...rest } = c;
+  if (oldZip3 !== undefined) {
+    throw new ConfigError(
+      `${configFile ?? 'config'}: zip3_restricted is no longer read. HIPAA Safe Harbor asks for current Census data, so the ` +
+        'ZIP3 tables are built in: remove the zip3_restricted block and set deid.zip3_table to census2020 (the default), ' +
+        'census2010, or hhs2000 (the 2000 HHS list, for stores loaded under it).',
+    );
   }
   return {
-    ...c,
-    zip3_restricted: c.zip3_restricted ?? DEFAULT_ZIP3_TABLE,
+    ...rest,
+    zip3: zip3Table(c.deid.zip3_table),
+    envDir: root,
     resolved,
     configFile,
     env,
@@ -133,6 +149,7 @@ export function loadConfig(configPath?: string, processEnv: NodeJS.ProcessEnv = 
   }
   const envFile = path.join(root, '.env');
   const fromFile = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
+  if (existsSync(envFile)) warnIfEnvReadable(envFile);
   const env: Record<string, string | undefined> = { ...fromFile };
   for (const [k, v] of Object.entries(processEnv)) if (v !== undefined) env[k] = v;
   return parseConfig(input, root, file, env);

@@ -71,17 +71,32 @@ export const thresholdsSchema = z
   })
   .strict();
 
+/** The default for deid.safe_file_names: names made by `generate` and `map` (events_<stamp>_<seq>.csv). */
+export const SAFE_FILE_NAMES_DEFAULT = '^events_[0-9_-]+\\.csv$';
+
 export const deidSchema = z
   .object({
     profile: z.enum(['safe_harbor', 'limited_data_set']).default('safe_harbor'),
-  })
-  .strict();
-
-export const zip3TableSchema = z
-  .object({
-    version: z.string(),
-    source: z.string(),
-    prefixes: z.array(z.string().regex(/^\d{3}$/, 'must be 3 digits')).min(1),
+    /** hmac: patient_key = HMAC(key, patient_id); surrogate: a random token from the vault in paths.state. */
+    key_mode: z.enum(['hmac', 'surrogate']).default('hmac'),
+    /** Which population table decides the ZIP3s published as 000 (config/zip3.ts). */
+    zip3_table: z.enum(['census2020', 'census2010', 'hhs2000']).default('census2020'),
+    /** File names matching this pattern may appear in logs, alerts and on the console; others as a keyed id. */
+    safe_file_names: z
+      .string()
+      .min(1)
+      .refine(
+        (p) => {
+          try {
+            new RegExp(p, 'u');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'must be a valid regular expression' },
+      )
+      .default(SAFE_FILE_NAMES_DEFAULT),
   })
   .strict();
 
@@ -242,7 +257,8 @@ export const configSchema = z
     rules: rulesSchema.default(rulesSchema.parse({})),
     thresholds: thresholdsSchema.default(thresholdsSchema.parse({})),
     deid: deidSchema.default(deidSchema.parse({})),
-    zip3_restricted: zip3TableSchema.optional(),
+    /** Replaced by deid.zip3_table; read only to say so (config/load.ts). */
+    zip3_restricted: z.unknown().optional(),
     sinks: sinksSchema.default(sinksSchema.parse({})),
     watch: watchSchema.default(watchSchema.parse({})),
     generate: generateSchema.default(generateSchema.parse({})),

@@ -1,5 +1,6 @@
 // Alerts on quarantine and failure: Slack incoming webhook and SMTP email, both configured in .env.
-// What an alert may carry is an allow-list: host, file base name, reason code, numeric counts, time. Never a
+// What an alert may carry is an allow-list: host, file base name (through the name policy of ops/safe-name.ts),
+// reason code, numeric counts, time. Never a
 // patient value, never the free-text message of an error (it could quote a cell).
 // Alerts never block the pipeline: notify() only queues; a background sender retries with backoff. The queue is
 // bounded (oldest dropped first) and each kind is rate-limited: within min_interval_ms, further alerts of a kind
@@ -12,6 +13,7 @@ import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import type { Config } from '../config/load.js';
 import type { Logger } from './log.js';
 import { retry } from '../core/retry.js';
+import { safeName } from './safe-name.js';
 
 export type AlertKind = 'quarantine' | 'failure' | 'warning';
 
@@ -51,8 +53,9 @@ function safeCode(code: string): string {
   return /^[A-Za-z0-9_.:-]{1,64}$/.test(code) ? code : 'unknown';
 }
 
+/** The name policy (ops/safe-name.ts: safe names as they are, others as a keyed id), ASCII only. */
 function safeFile(file: string): string {
-  return path.basename(file).replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+  return safeName(path.basename(file)).replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
 }
 
 function safeCounts(counts: Record<string, unknown> | undefined): string {

@@ -5,6 +5,7 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { safeName } from './safe-name.js';
 
 export type { Logger };
 
@@ -62,7 +63,23 @@ export class ResilientLogFile {
 export function createLogger(logsDir: string, level = 'info', file = 'pipeline.log'): Logger {
   const dest = new ResilientLogFile(path.join(logsDir, file));
   const paths = [...REDACTED_KEYS, ...REDACTED_KEYS.map((k) => `*.${k}`)];
-  return pino({ level, base: { pid: process.pid }, redact: { paths, censor: '[redacted]' } }, dest);
+  return pino({ level, base: { pid: process.pid }, redact: { paths, censor: '[redacted]' }, formatters: { log: safeNames } }, dest);
+}
+
+/** Keys whose value is a file name: logged only through the name policy (ops/safe-name.ts). */
+export const NAME_KEYS = ['file', 'inFlight', 'source_name'] as const;
+
+/** Every file name a log line carries goes through safeName(): a name that is not safe becomes its keyed id. */
+export function safeNames(obj: Record<string, unknown>): Record<string, unknown> {
+  let out = obj;
+  for (const k of NAME_KEYS) {
+    const v = obj[k];
+    if (typeof v === 'string') {
+      if (out === obj) out = { ...obj };
+      out[k] = safeName(v);
+    }
+  }
+  return out;
 }
 
 /** A logger that writes nowhere (tests of pure code, `--dry-run`). */

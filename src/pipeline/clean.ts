@@ -38,6 +38,7 @@ export function filterRows(b: RawBatch, keep: Uint8Array): RawBatch {
     dobDays: pick(b.dobDays),
     zipIdx: pick(b.zipIdx),
     eventMs: pick(b.eventMs),
+    eventDay: pick(b.eventDay),
     systolic_bp: pick(b.systolic_bp),
     diastolic_bp: pick(b.diastolic_bp),
     heart_rate: pick(b.heart_rate),

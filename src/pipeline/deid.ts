@@ -1,26 +1,31 @@
 // Stage 4, de-identification: the ONE place that decides what leaves the machine.
 // HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i). The identifiers this input can carry and their fate:
 //   (A) names ............................ first_name, last_name: never read (schema.ts skips them)
-//   (B) geographic units smaller than a state: ZIP -> first 3 digits (zip3); the 3-digit prefixes
-//       whose population is 20,000 or fewer (HHS table, versioned in config) -> "000"
+//   (B) geographic units smaller than a state: ZIP -> first 3 digits (zip3), published only when the configured
+//       Census table (config/zip3.ts, default 2020) gives the prefix more than 20,000 people; otherwise "000"
 //   (C) all elements of dates except the year, for dates directly related to a person:
-//       birth date -> dob_year; event timestamp -> event_year (event_date only in the
-//       limited_data_set profile, which is NOT Safe Harbor: see README); ages over 89 and the
-//       date elements (including year) indicative of such age are aggregated into "90 or older":
-//       age_years = 90 for every age >= 90, and dob_year withheld (null) for those people
-//   (R) any other unique identifying number: patient_id -> patient_key = HMAC-SHA256(secret, id)
-//       (a keyed hash, see README "What patient_key is and is not" on 164.514(c))
+//       birth date -> dob_year; event -> event_year, both from the calendar day where the event happened
+//       (parse.ts eventCalendarDay), event_date only in the limited_data_set profile (NOT Safe Harbor: see
+//       docs/privacy.md). A birth date after the processing day is no date (null, flag future_dob).
+//       Ages over 89 "and all elements of dates (including year) indicative of such age" are aggregated into a
+//       single category of 90 or older, judged PER PATIENT AND AT RELEASE: anyone aged 90+ at the processing day
+//       or at any of their events (in this batch or, through `prior`, in an earlier one) has dob_year and
+//       event_year withheld on EVERY row, and age_years = 90 on rows at 90+. A younger row of such a patient keeps
+//       its age only because its year is withheld (two readings at 89 and 90 in one year would give the birth date
+//       away). Earlier releases of a patient who crosses 90 later are masked again by privacy/age90.ts.
+//   (R) any other unique identifying number: patient_id -> patient_key = HMAC-SHA256(secret, id), or in the
+//       surrogate key mode a random token from the vault (privacy/vault.ts), passed in as `patientKeys`
 // Everything else is dropped: only OUTPUT_COLUMNS (types.ts) can be written, and only from a
-// MaskedBatch, which only deidentify() below can make.
+// MaskedBatch, which only this file can make.
 // Bookkeeping that leaves with the release is keyed too: the ledger names a file's content by contentKey() and
 // headKey() (HMACs under the same secret), never by an unkeyed hash that could be brute-forced back to a row.
 import { createHmac } from 'node:crypto';
 import type { HmacKey } from '../config/key.js';
-import { DAY, civilFromDays } from './parse.js';
+import { DAY, civilFromDays, daysFromCivil, zoneOffsetMs } from './parse.js';
 import { FLAG_NAMES, FLAG, NULL_INT, type RawBatch } from './types.js';
 
 /** The version of the rules in this file; every batch records it in the ledger. Bump it with any rule change. */
-export const DEID_RULESET_VERSION = 'safe-harbor-2';
+export const DEID_RULESET_VERSION = 'safe-harbor-3';
 
 /** Module-private brand: a MaskedBatch cannot be built outside this file. */
 const masked: unique symbol = Symbol('MaskedBatch');
@@ -29,6 +34,26 @@ export type DeidProfile = 'safe_harbor' | 'limited_data_set';
 
 /** Safe Harbor (C): ages over 89 are one category, shown as 90. */
 export const AGE_CAP = 90;
+
+/** What de-identification did to one batch: counts only (the attestation reports them). */
+export interface DeidCounts {
+  rows: number;
+  patients: number;
+  /** Patients judged 90 or older (at the release or at one of their events). */
+  patientsAged90: number;
+  /** Rows whose age was 90 or more, published as 90. */
+  agesCapped: number;
+  /** Rows with a birth date whose dob_year was withheld (90+). */
+  dobYearsWithheld: number;
+  /** Rows whose event_year was withheld (90+). */
+  eventYearsWithheld: number;
+  /** Rows whose ZIP3 was published as 000 (small or unknown population). */
+  zip3sTo000: number;
+  /** Rows whose birth date lay after the processing day (published as null). */
+  futureDobs: number;
+  /** Rows with a full event_date (limited_data_set only). */
+  eventDates: number;
+}
 
 export interface MaskedBatch {
   readonly [masked]: true;
@@ -51,13 +76,39 @@ export interface MaskedBatch {
   readonly flagTexts: readonly string[];
 }
 
+/**
+ * What is known about a patient's age, per patient (dictionary index of the batch): private facts, never published.
+ * turn90Day: the day they turn 90 from the earliest birth date seen, NULL_INT when no birth date is known;
+ * maxEventDay: their latest event day seen (NULL_INT: none).
+ */
+export interface PatientAgeFacts {
+  turn90Day: Int32Array;
+  maxEventDay: Int32Array;
+}
+
+export interface BatchAgeFacts extends PatientAgeFacts {
+  /** 1 when the patient is judged 90+ in this release. */
+  aged90: Uint8Array;
+  /** 1 when the patient has rows in this batch (a filtered batch keeps unused dictionary entries). */
+  present: Uint8Array;
+}
+
 export interface DeidContext {
   key: HmacKey;
   profile: DeidProfile;
-  restrictedZip3: ReadonlySet<string>;
+  /** The ZIP3 table's rule (config/zip3.ts): the published form of a prefix. */
+  zip3: { publish(prefix: string): string };
   batchId: string;
   /** The processing instant (ms); passed in, never read from the clock here. */
   nowMs: number;
+  /** input.timezone: the processing day is the calendar day there (default UTC). */
+  zone?: string;
+  /** patient_key per patient dictionary index (surrogate mode); default HMAC(key, patient_id). */
+  patientKeys?: readonly string[];
+  /** Facts from earlier batches per patient dictionary index (privacy/age90.ts), merged with this batch's. */
+  prior?: PatientAgeFacts;
+  /** The latest processing day of any earlier release: the release clock never goes back (MEDETL_NOW). */
+  releaseFloorDay?: number;
 }
 
 export function patientKey(key: HmacKey, patientId: string): string {
@@ -74,13 +125,11 @@ export function headKey(key: HmacKey, headSha256Hex: string): string {
   return createHmac('sha256', key.bytes).update('medetl head\0').update(headSha256Hex, 'hex').digest('hex');
 }
 
-/** Safe Harbor (B): ZIP5 -> ZIP3, with the small-population prefixes as "000". */
-export function zip3Of(zip5: string | null, restricted: ReadonlySet<string>): string | null {
+/** Safe Harbor (B): ZIP5 -> ZIP3 by the table's rule (small or unknown populations -> "000"). */
+export function zip3Of(zip5: string | null, table: { publish(prefix: string): string }): string | null {
   if (zip5 === null) return null;
-  const z3 = zip5.slice(0, 3);
-  return restricted.has(z3) ? '000' : z3;
+  return table.publish(zip5.slice(0, 3));
 }
-
 
 /** A day number as yyyymmdd, so that whole years between two dates are floor(difference / 10000). */
 export function packedYmd(days: number): number {
@@ -93,6 +142,23 @@ export function ageInYears(dobDays: number, atDays: number): number {
   return Math.floor((packedYmd(atDays) - packedYmd(dobDays)) / 10000);
 }
 
+/** The first day on which someone born on `dobDays` is 90 (a 29 February birthday: 1 March in a common year). */
+export function turn90Day(dobDays: number): number {
+  const [y, m, d] = civilFromDays(dobDays);
+  return daysFromCivil(y + AGE_CAP, m, d);
+}
+
+/** The processing day: the calendar day of the processing instant in `zone`. */
+export function processingDay(nowMs: number, zone = 'UTC'): number {
+  return Math.floor((nowMs + zoneOffsetMs(zone, nowMs)) / DAY);
+}
+
+/** Whether a patient is in the 90-or-older category at a release on `releaseDay`. */
+export function isAged90(turn90: number, maxEventDay: number, releaseDay: number): boolean {
+  if (turn90 === NULL_INT) return false;
+  return turn90 <= Math.max(releaseDay, maxEventDay === NULL_INT ? releaseDay : maxEventDay);
+}
+
 export function flagText(bits: number): string {
   if (bits === 0) return '';
   const names: string[] = [];
@@ -100,13 +166,63 @@ export function flagText(bits: number): string {
   return names.join(';');
 }
 
+/** Per-patient age facts of a batch, merged with `prior`; birth dates after `nowDay` are ignored. */
+export function batchAgeFacts(b: RawBatch, nowDay: number, releaseDay: number, prior?: PatientAgeFacts): BatchAgeFacts {
+  const np = b.patientIds.length;
+  const earliestDob = new Int32Array(np).fill(NULL_INT);
+  const maxEventDay = new Int32Array(np).fill(NULL_INT);
+  const present = new Uint8Array(np);
+  for (let i = 0; i < b.n; i++) {
+    const p = b.patientIdx[i];
+    present[p] = 1;
+    const dob = b.dobDays[i];
+    if (dob !== NULL_INT && dob <= nowDay && (earliestDob[p] === NULL_INT || dob < earliestDob[p])) earliestDob[p] = dob;
+    if (maxEventDay[p] === NULL_INT || b.eventDay[i] > maxEventDay[p]) maxEventDay[p] = b.eventDay[i];
+  }
+  const turn90 = new Int32Array(np).fill(NULL_INT);
+  const aged90 = new Uint8Array(np);
+  for (let p = 0; p < np; p++) {
+    let t = earliestDob[p] === NULL_INT ? NULL_INT : turn90Day(earliestDob[p]);
+    let ev = maxEventDay[p];
+    if (prior) {
+      const pt = prior.turn90Day[p];
+      if (pt !== NULL_INT && (t === NULL_INT || pt < t)) t = pt;
+      const pe = prior.maxEventDay[p];
+      if (pe !== NULL_INT && (ev === NULL_INT || pe > ev)) ev = pe;
+    }
+    turn90[p] = t;
+    maxEventDay[p] = ev;
+    aged90[p] = isAged90(t, ev, releaseDay) ? 1 : 0;
+  }
+  return { turn90Day: turn90, maxEventDay, aged90, present };
+}
+
 export function deidentify(b: RawBatch, ctx: DeidContext): MaskedBatch {
+  return deidentifyWithFacts(b, ctx).masked;
+}
+
+/** The masked batch, what was done to it (counts), and the private per-patient age facts (for privacy/age90.ts). */
+export function deidentifyWithFacts(b: RawBatch, ctx: DeidContext): { masked: MaskedBatch; counts: DeidCounts; facts: BatchAgeFacts } {
   const n = b.n;
-  // (R) one HMAC per distinct patient of the batch.
-  const patientKeys = b.patientIds.map((id) => patientKey(ctx.key, id));
+  // (R) one key per distinct patient of the batch.
+  const patientKeys = ctx.patientKeys ?? b.patientIds.map((id) => patientKey(ctx.key, id));
+  if (patientKeys.length !== b.patientIds.length) throw new Error('deid: one patient key per patient is needed');
   // (B) one ZIP3 per distinct ZIP.
-  const zip3s = b.zips.map((z) => zip3Of(z, ctx.restrictedZip3));
-  const nowYmd = packedYmd(Math.floor(ctx.nowMs / DAY));
+  const zip3s = b.zips.map((z) => zip3Of(z, ctx.zip3));
+  const to000 = b.zips.map((z, k) => z !== null && zip3s[k] === '000' && z.slice(0, 3) !== '000');
+  const nowDay = processingDay(ctx.nowMs, ctx.zone);
+  const releaseDay = Math.max(nowDay, ctx.releaseFloorDay ?? nowDay);
+  // (C) per patient: the 90-or-older category, judged at the release and at every event.
+  const facts = batchAgeFacts(b, nowDay, releaseDay, ctx.prior);
+  const counts: DeidCounts = {
+    rows: n, patients: 0, patientsAged90: 0, agesCapped: 0, dobYearsWithheld: 0, eventYearsWithheld: 0, zip3sTo000: 0,
+    futureDobs: 0, eventDates: 0,
+  };
+  for (let p = 0; p < facts.present.length; p++) {
+    if (!facts.present[p]) continue;
+    counts.patients++;
+    counts.patientsAged90 += facts.aged90[p];
+  }
   const dobYear = new Int32Array(n);
   const ageYears = new Int32Array(n);
   const eventYear = new Int32Array(n);
@@ -115,24 +231,52 @@ export function deidentify(b: RawBatch, ctx: DeidContext): MaskedBatch {
   const flagTexts: string[] = [];
   const flagSlots = new Map<number, number>();
   const keepDate = ctx.profile === 'limited_data_set';
+  const ymdCache = new Map<number, number>();
+  const ymd = (days: number) => {
+    let v = ymdCache.get(days);
+    if (v === undefined) ymdCache.set(days, (v = packedYmd(days)));
+    return v;
+  };
   for (let i = 0; i < n; i++) {
-    const evDays = Math.floor(b.eventMs[i] / DAY);
-    const evYmd = packedYmd(evDays);
-    eventYear[i] = Math.floor(evYmd / 10000);
-    if (keepDate) eventDate[i] = evDays;
-    const dob = b.dobDays[i];
+    const p = b.patientIdx[i];
+    const old = facts.aged90[p] === 1;
+    const evDay = b.eventDay[i];
+    const evYmd = ymd(evDay);
+    if (keepDate) {
+      eventDate[i] = evDay;
+      counts.eventDates++;
+    }
+    let bits = b.flags[i];
+    let dob = b.dobDays[i];
+    if (dob !== NULL_INT && dob > nowDay) {
+      // (C) a birth date in the future is no birth date.
+      dob = NULL_INT;
+      bits |= FLAG.future_dob;
+      counts.futureDobs++;
+    }
     if (dob === NULL_INT) {
       dobYear[i] = NULL_INT;
       ageYears[i] = NULL_INT;
     } else {
-      const dobYmd = packedYmd(dob);
-      const ageAtEvent = Math.floor((evYmd - dobYmd) / 10000);
-      const ageNow = Math.floor((nowYmd - dobYmd) / 10000);
-      // (C) ages over 89 -> 90; the birth year of anyone aged 90+ (at the event or today) is withheld.
-      ageYears[i] = ageAtEvent < 0 ? NULL_INT : Math.min(ageAtEvent, AGE_CAP);
-      dobYear[i] = ageAtEvent >= AGE_CAP || ageNow >= AGE_CAP ? NULL_INT : Math.floor(dobYmd / 10000);
+      const age = Math.floor((evYmd - ymd(dob)) / 10000);
+      // The patient's earliest known birth date decides whether this row is at 90+.
+      const t90 = facts.turn90Day[p];
+      const at90 = age >= AGE_CAP || (t90 !== NULL_INT && evDay >= t90);
+      if (age < 0) ageYears[i] = NULL_INT;
+      else if (at90) {
+        ageYears[i] = AGE_CAP;
+        counts.agesCapped++;
+      } else ageYears[i] = age;
+      if (old) {
+        dobYear[i] = NULL_INT;
+        counts.dobYearsWithheld++;
+      } else dobYear[i] = Math.floor(ymd(dob) / 10000);
     }
-    const bits = b.flags[i];
+    if (old) {
+      eventYear[i] = NULL_INT;
+      counts.eventYearsWithheld++;
+    } else eventYear[i] = Math.floor(evYmd / 10000);
+    if (to000[b.zipIdx[i]]) counts.zip3sTo000++;
     let slot = flagSlots.get(bits);
     if (slot === undefined) {
       slot = flagTexts.length;
@@ -141,7 +285,7 @@ export function deidentify(b: RawBatch, ctx: DeidContext): MaskedBatch {
     }
     flagIdx[i] = slot;
   }
-  return {
+  const m: MaskedBatch = {
     [masked]: true,
     batchId: ctx.batchId,
     n,
@@ -159,6 +303,7 @@ export function deidentify(b: RawBatch, ctx: DeidContext): MaskedBatch {
     flagIdx,
     flagTexts,
   };
+  return { masked: m, counts, facts };
 }
 
 /** A batch with no rows (the schema of an empty compacted file). */

@@ -60,12 +60,40 @@ function localToUtc(localMs: number, zone: string): number {
   return utc;
 }
 
+/** An event time as parsed: the instant, and the calendar day the event happened on where it happened. */
+export interface EventTime {
+  /** ms since epoch (UTC). */
+  ms: number;
+  /** The event's local calendar day, days since 1970-01-01 (see eventCalendarDay). */
+  day: number;
+}
+
+/**
+ * THE rule for an event's calendar day (event_year, event_date, ages at the event, QC age bands): the date as it is
+ * written in the timestamp. A timestamp with an offset (or Z) is dated at that offset, one without is read in
+ * `input.timezone`; in both cases the local date is the one written, so the day never shifts to UTC's:
+ * `2024-12-31T23:30:00-05:00` happened on 2024-12-31 (it is 2025-01-01 04:30 UTC). Every timestamp parser (this one,
+ * a byte-level one) dates events with this function.
+ */
+export function eventCalendarDay(year: number, month: number, day: number): number {
+  return daysFromCivil(year, month, day);
+}
+
 /**
  * Timestamps: ISO 8601 with or without time, `T` or space, optional seconds and fraction,
  * `Z` or an offset (`+02:00`, `+0200`, `+02`); `YYYY-MM-DD`; `MM/DD/YYYY` with optional time.
  * A time without a zone is read in `zone`. Returns ms since epoch (UTC) or NaN.
  */
 export function parseTimestamp(raw: string, zone: string): number {
+  return parseEventTime(raw, zone, scratch) ? scratch.ms : NaN;
+}
+const scratch: EventTime = { ms: 0, day: 0 };
+
+/**
+ * parseTimestamp that also reports the event's local calendar day (eventCalendarDay) into `out`. Returns false (and
+ * leaves `out` alone) for anything it does not accept.
+ */
+export function parseEventTime(raw: string, zone: string, out: EventTime): boolean {
   const s = raw.length > 0 && (raw.charCodeAt(0) === 32 || raw.charCodeAt(raw.length - 1) === 32) ? raw.trim() : raw;
   let y: number, mo: number, d: number, i: number;
   if (s.length >= 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
@@ -73,13 +101,13 @@ export function parseTimestamp(raw: string, zone: string): number {
   } else if (s.length >= 10 && s.charCodeAt(2) === 47 && s.charCodeAt(5) === 47) {
     mo = digits(s, 0, 2); d = digits(s, 3, 2); y = digits(s, 6, 4); i = 10;
   } else {
-    return NaN;
+    return false;
   }
-  if (!validDate(y, mo, d)) return NaN;
+  if (!validDate(y, mo, d)) return false;
   let h = 0, mi = 0, sec = 0, ms = 0;
   if (i < s.length && (s[i] === 'T' || s[i] === ' ')) {
     h = digits(s, i + 1, 2);
-    if (s.charCodeAt(i + 3) !== 58) return NaN;
+    if (s.charCodeAt(i + 3) !== 58) return false;
     mi = digits(s, i + 4, 2);
     i += 6;
     if (s.charCodeAt(i) === 58) {
@@ -92,29 +120,36 @@ export function parseTimestamp(raw: string, zone: string): number {
           if (scale < 1000) { frac = frac * 10 + (s.charCodeAt(j) - 48); scale *= 10; }
           j++;
         }
-        if (j === i + 1) return NaN;
+        if (j === i + 1) return false;
         ms = Math.round((frac * 1000) / scale);
         i = j;
       }
     }
-    if (!(h <= 23 && mi <= 59 && sec <= 59)) return NaN;
+    if (!(h <= 23 && mi <= 59 && sec <= 59)) return false;
   }
   const local = Date.UTC(y, mo - 1, d, h, mi, sec, ms);
-  if (i === s.length) return localToUtc(local, zone);
-  const c = s[i];
-  if (c === 'Z' || c === 'z') return i + 1 === s.length ? local : NaN;
-  if (c === '+' || c === '-') {
-    const rest = s.slice(i + 1);
-    let oh: number, om = 0;
-    if (/^\d{2}$/.test(rest)) oh = Number(rest);
-    else if (/^\d{2}:\d{2}$/.test(rest)) { oh = Number(rest.slice(0, 2)); om = Number(rest.slice(3)); }
-    else if (/^\d{4}$/.test(rest)) { oh = Number(rest.slice(0, 2)); om = Number(rest.slice(2)); }
-    else return NaN;
-    if (oh > 14 || om > 59) return NaN;
-    const off = (oh * 60 + om) * 60_000 * (c === '+' ? 1 : -1);
-    return local - off;
+  let utc: number;
+  if (i === s.length) utc = localToUtc(local, zone);
+  else {
+    const c = s[i];
+    if (c === 'Z' || c === 'z') {
+      if (i + 1 !== s.length) return false;
+      utc = local;
+    } else if (c === '+' || c === '-') {
+      const rest = s.slice(i + 1);
+      let oh: number, om = 0;
+      if (/^\d{2}$/.test(rest)) oh = Number(rest);
+      else if (/^\d{2}:\d{2}$/.test(rest)) { oh = Number(rest.slice(0, 2)); om = Number(rest.slice(3)); }
+      else if (/^\d{4}$/.test(rest)) { oh = Number(rest.slice(0, 2)); om = Number(rest.slice(2)); }
+      else return false;
+      if (oh > 14 || om > 59) return false;
+      utc = local - (oh * 60 + om) * 60_000 * (c === '+' ? 1 : -1);
+    } else return false;
   }
-  return NaN;
+  if (Number.isNaN(utc)) return false;
+  out.ms = utc;
+  out.day = eventCalendarDay(y, mo, d);
+  return true;
 }
 
 /** A calendar date (birth dates): the date as written, no zone shift. Days since 1970-01-01 or NaN. */

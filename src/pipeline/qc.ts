@@ -2,7 +2,6 @@
 // and the batch thresholds. Pure: it reads no clock and does no I/O.
 import { BatchError } from './schema.js';
 import { packedYmd } from './deid.js';
-import { DAY } from './parse.js';
 import { FLAG, NULL_INT, OUTLIER_BITS, VITALS, type ColumnMetrics, type RawBatch } from './types.js';
 
 export interface OutlierConfig {
@@ -87,7 +86,7 @@ export function ageBandOf(b: RawBatch, bands: readonly number[]): Uint8Array {
       unknown.push(i);
       continue;
     }
-    const age = Math.floor((ymd(Math.floor(b.eventMs[i] / DAY)) - ymd(b.dobDays[i])) / 10000);
+    const age = Math.floor((ymd(b.eventDay[i]) - ymd(b.dobDays[i])) / 10000);
     let k = 0;
     while (k < bands.length && age >= bands[k]) k++;
     band[i] = k;

@@ -2,7 +2,7 @@
 // zod checks the header (once per file, ~5 ms); rows are coerced by hand-written parsers (parse.ts).
 import { z } from 'zod';
 import { BatchError } from '../core/errors.js';
-import { parseDateDays, parseDecimal, parseTimestamp } from './parse.js';
+import { parseDateDays, parseDecimal, parseEventTime, type EventTime } from './parse.js';
 import { FLAG, NULL_INT, type RawBatch, type Reject, type RejectReason } from './types.js';
 
 export const REQUIRED_COLUMNS = ['patient_id', 'dob', 'zip', 'event_ts', 'systolic_bp', 'diastolic_bp', 'heart_rate'] as const;
@@ -63,6 +63,8 @@ export class RawBatchBuilder {
   private dobDays = new Int32Array(this.cap);
   private zipIdx = new Int32Array(this.cap);
   private eventMs = new Float64Array(this.cap);
+  private eventDay = new Int32Array(this.cap);
+  private readonly ts: EventTime = { ms: 0, day: 0 };
   private vit = [new Float64Array(this.cap), new Float64Array(this.cap), new Float64Array(this.cap)];
   private flags = new Uint32Array(this.cap);
   private readonly patients = new Map<string, number>();
@@ -83,6 +85,7 @@ export class RawBatchBuilder {
       this.dobDays = new Int32Array(this.cap);
       this.zipIdx = new Int32Array(this.cap);
       this.eventMs = new Float64Array(this.cap);
+      this.eventDay = new Int32Array(this.cap);
       this.vit = [new Float64Array(this.cap), new Float64Array(this.cap), new Float64Array(this.cap)];
       this.flags = new Uint32Array(this.cap);
     }
@@ -100,6 +103,7 @@ export class RawBatchBuilder {
     this.dobDays = g(this.dobDays);
     this.zipIdx = g(this.zipIdx);
     this.eventMs = g(this.eventMs);
+    this.eventDay = g(this.eventDay);
     this.vit = this.vit.map(g);
     this.flags = g(this.flags);
   }
@@ -114,8 +118,8 @@ export class RawBatchBuilder {
     if (fields.length !== h.width) return this.reject(line, 'wrong_field_count');
     const pid = fields[h.patientId].trim();
     if (pid === '') return this.reject(line, 'missing_patient_id');
-    const ts = parseTimestamp(fields[h.eventTs], this.zone);
-    if (Number.isNaN(ts)) return this.reject(line, 'invalid_event_ts');
+    const ts = this.ts;
+    if (!parseEventTime(fields[h.eventTs], this.zone, ts)) return this.reject(line, 'invalid_event_ts');
     if (this.n === this.cap) this.grow();
     const i = this.n++;
     let flags = 0;
@@ -142,7 +146,8 @@ export class RawBatchBuilder {
       this.zips.push(t === '' ? null : t);
     }
     this.zipIdx[i] = z;
-    this.eventMs[i] = ts;
+    this.eventMs[i] = ts.ms;
+    this.eventDay[i] = ts.day;
     const sys = parseDecimal(fields[h.systolic]);
     const dia = parseDecimal(fields[h.diastolic]);
     const hr = parseDecimal(fields[h.heartRate]);
@@ -168,6 +173,7 @@ export class RawBatchBuilder {
       zipIdx: this.zipIdx.subarray(0, n),
       zips: this.zips,
       eventMs: this.eventMs.subarray(0, n),
+      eventDay: this.eventDay.subarray(0, n),
       systolic_bp: this.vit[0].subarray(0, n),
       diastolic_bp: this.vit[1].subarray(0, n),
       heart_rate: this.vit[2].subarray(0, n),

@@ -20,6 +20,8 @@ export const FLAG = {
   flag_heart_rate: 1 << 10,
   flag_bp_order: 1 << 11,
   flag_pulse_pressure: 1 << 12,
+  /** A birth date after the processing day: published as null (pipeline/deid.ts). */
+  future_dob: 1 << 13,
 } as const;
 export type FlagName = keyof typeof FLAG;
 export const FLAG_NAMES = Object.keys(FLAG) as FlagName[];
@@ -47,6 +49,11 @@ export interface RawBatch {
   zips: (string | null)[];
   /** Event instant, ms since epoch (UTC). */
   eventMs: Float64Array;
+  /**
+   * The event's local calendar day, days since 1970-01-01: the date as written, at the timestamp's own offset or in
+   * input.timezone (parse.ts eventCalendarDay). event_year, event_date and ages are taken from it, never from eventMs.
+   */
+  eventDay: Int32Array;
   systolic_bp: Float64Array;
   diastolic_bp: Float64Array;
   heart_rate: Float64Array;

@@ -138,5 +138,13 @@ export interface Store {
   checkIdentity(): Promise<void>;
   /** One outbox sink's queue (sinks/outbox.ts), on a connection of its own, for that sink's sender. */
   outboxQueue(sink: string): OutboxQueue;
+  /** A fact about the store as a whole (`meta`: profile, key mode, schema version), or null. */
+  meta(name: string): Promise<string | null>;
+  /** SQL on the release outside any batch transaction (reads after a commit: privacy/age90.ts). */
+  releaseSql(): SqlTx;
+  /** SQL on the private state outside any batch transaction, each statement committed at once. */
+  privateSql(): SqlTx;
+  /** Give freed pages back so overwritten values are unreadable (SQLite: truncate the WAL); a no-op elsewhere. */
+  reclaim?(): void;
   close(): Promise<void>;
 }

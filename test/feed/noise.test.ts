@@ -196,8 +196,8 @@ describe('noise profiles and settings', () => {
 
   it('refuses to put raw data or the manifest under masked_out', async () => {
     const root = testDir('noise');
-    const config = parseConfig({ paths: { synthea_stream: 'masked_out/stream' } }, root, null, {});
-    await expect(generateBatch(config, { now: NOW })).rejects.toThrow(/must not be under paths.masked_out/);
+    // The config guard refuses it before anything runs (config/guards.ts).
+    expect(() => parseConfig({ paths: { synthea_stream: 'masked_out/stream' } }, root, null, {})).toThrow(/paths.synthea_stream .* is inside paths.masked_out/);
     const ok = parseConfig({}, root, null, {});
     await expect(generateBatch(ok, { now: NOW, out: path.join(root, 'masked_out', 'x') })).rejects.toThrow(/must not be under/);
   });

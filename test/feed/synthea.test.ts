@@ -58,7 +58,7 @@ function setup(configYaml: string, dotenv = 'SYNTHEA_JAR=synthea.jar\n', fixture
   chmodSync(path.join(bin, 'java'), 0o755);
   writeFileSync(path.join(dir, 'synthea.jar'), 'not really a jar');
   writeFileSync(path.join(dir, 'config.yaml'), configYaml);
-  writeFileSync(path.join(dir, '.env'), dotenv);
+  writeFileSync(path.join(dir, '.env'), dotenv, { mode: 0o600 });
   const log = path.join(dir, 'java-calls.jsonl');
   return {
     dir,

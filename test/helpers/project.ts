@@ -23,7 +23,7 @@ export function makeProject(configYaml = '', opts: { key?: string | null } = {})
   const dir = testDir('test');
   writeFileSync(path.join(dir, 'config.yaml'), configYaml);
   const key = opts.key === undefined ? TEST_KEY : opts.key;
-  if (key !== null) writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${key}\n`);
+  if (key !== null) writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${key}\n`, { mode: 0o600 });
   return {
     dir,
     file: (rel) => path.join(dir, rel),

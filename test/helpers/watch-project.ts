@@ -83,16 +83,19 @@ export interface Project {
 
 export function makeProject(overrides: { watch?: Record<string, unknown>; alerts?: Record<string, unknown>; [k: string]: unknown } = {}, env: Record<string, string> = {}): Project {
   const root = testDir('watch');
-  const { watch, alerts, ...rest } = overrides;
+  const { watch, alerts, deid, ...rest } = overrides;
   const cfg = {
     watch: { stable_ms: 150, rescan_ms: 500, ...watch },
     alerts: { enabled: false, ...alerts },
     log: { level: 'info' },
+    // These tests name files after what they test (events_slow.csv): let such names through the name policy
+    // (privacy tests cover the default, which shows only events_<digits>.csv).
+    deid: { safe_file_names: '^events_[A-Za-z0-9_-]+\\.csv$', ...(deid as Record<string, unknown> | undefined) },
     ...rest,
   };
   writeFileSync(path.join(root, 'config.yaml'), toYaml(cfg));
   const envLines = [`MEDETL_HMAC_KEY=${randomBytes(32).toString('hex')}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
-  writeFileSync(path.join(root, '.env'), `${envLines.join('\n')}\n`);
+  writeFileSync(path.join(root, '.env'), `${envLines.join('\n')}\n`, { mode: 0o600 });
   const p: Project = {
     root,
     incoming: path.join(root, 'incoming'),

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseKey } from '../../src/config/key.js';
-import { DEFAULT_ZIP3_TABLE } from '../../src/config/zip3.js';
+import { HHS_2000_RESTRICTED, zip3Table } from '../../src/config/zip3.js';
 import { cleanZips } from '../../src/pipeline/clean.js';
 import { ageInYears, deidentify, eventFingerprints, flagText, zip3Of, type MaskedBatch } from '../../src/pipeline/deid.js';
 import { daysFromCivil } from '../../src/pipeline/parse.js';
@@ -10,14 +10,14 @@ import { FLAG, NULL_INT } from '../../src/pipeline/types.js';
 
 const KEY_HEX = 'ab'.repeat(32);
 const key = parseKey(KEY_HEX);
-const restricted = new Set(DEFAULT_ZIP3_TABLE.prefixes);
+const hhs = zip3Table('hhs2000');
 const NOW = Date.UTC(2026, 10, 22, 12);
 const H = ['patient_id', 'dob', 'zip', 'event_ts', 'systolic_bp', 'diastolic_bp', 'heart_rate'];
 
 function masked(rows: string[][], profile: 'safe_harbor' | 'limited_data_set' = 'safe_harbor'): MaskedBatch {
   const b = new RawBatchBuilder(resolveHeader(H), 'UTC');
   rows.forEach((r, i) => b.add(r, i + 2));
-  return deidentify(cleanZips(b.finish()).batch, { key, profile, restrictedZip3: restricted, batchId: 'B1', nowMs: NOW });
+  return deidentify(cleanZips(b.finish()).batch, { key, profile, zip3: hhs, batchId: 'B1', nowMs: NOW });
 }
 
 describe('de-identification (Safe Harbor)', () => {
@@ -57,11 +57,11 @@ describe('de-identification (Safe Harbor)', () => {
     expect(ageInYears(d(1980, 5, 6), d(2024, 5, 5))).toBe(43);
   });
 
-  it('ZIP to ZIP3; HHS small-population prefixes become 000', () => {
-    for (const p of DEFAULT_ZIP3_TABLE.prefixes) expect(zip3Of(`${p}45`, restricted)).toBe('000');
-    expect(DEFAULT_ZIP3_TABLE.prefixes).toHaveLength(17);
-    expect(zip3Of('02134', restricted)).toBe('021');
-    expect(zip3Of(null, restricted)).toBeNull();
+  it('ZIP to ZIP3; HHS small-population prefixes become 000 (hhs2000 table)', () => {
+    for (const p of HHS_2000_RESTRICTED) expect(zip3Of(`${p}45`, hhs)).toBe('000');
+    expect(HHS_2000_RESTRICTED).toHaveLength(17);
+    expect(zip3Of('02134', hhs)).toBe('021');
+    expect(zip3Of(null, hhs)).toBeNull();
     const m = masked([
       ['a', '1980-01-01', '3601', '2024-01-01', '120', '80', '70'],
       ['b', '1980-01-01', '10201-1234', '2024-01-01', '120', '80', '70'],

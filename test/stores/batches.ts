@@ -4,7 +4,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { parseKey, type HmacKey } from '../../src/config/key.js';
 import { configSchema } from '../../src/config/schema.js';
-import { DEFAULT_ZIP3_TABLE } from '../../src/config/zip3.js';
+import { zip3Table } from '../../src/config/zip3.js';
 import { filterRows } from '../../src/pipeline/clean.js';
 import { deidentify, eventFingerprints, type DeidProfile, type MaskedBatch } from '../../src/pipeline/deid.js';
 import { isoDate } from '../../src/pipeline/parse.js';
@@ -91,7 +91,7 @@ export async function stage(store: Store, r: ReadCsv, opts: LoadOptions = {}): P
     const duplicates = dedup.duplicates + (dedup.batch.n - fresh.n);
     const checked = cleanAndCheck(fresh, STAGES);
     const masked = deidentify(checked.batch, {
-      key: KEY, profile: opts.profile ?? 'safe_harbor', restrictedZip3: new Set(DEFAULT_ZIP3_TABLE.prefixes), batchId, nowMs: NOW,
+      key: KEY, profile: opts.profile ?? 'safe_harbor', zip3: zip3Table('census2020'), batchId, nowMs: NOW,
     });
     const chunk = opts.chunk ?? 1000;
     for (let from = 0; from < masked.n; from += chunk) await tx.insertRows(masked, from, Math.min(masked.n, from + chunk));
@@ -110,8 +110,8 @@ export async function stage(store: Store, r: ReadCsv, opts: LoadOptions = {}): P
         keyId: keyed('key-id', 'medetl').slice(0, 16),
         keyMode: 'hmac',
         deidProfile: opts.profile ?? 'safe_harbor',
-        zip3Vintage: DEFAULT_ZIP3_TABLE.version,
-        zip3TableHash: keyed('zip3', DEFAULT_ZIP3_TABLE.prefixes.join(',')).slice(0, 16),
+        zip3Vintage: zip3Table('census2020').vintage,
+        zip3TableHash: zip3Table('census2020').hash,
         rulesetVersion: 'test-rules-1',
         warnings: checked.flaggedRows > 0 ? ['flagged rows present', 'second warning'] : [],
       },

@@ -13,7 +13,10 @@ import { ParquetPartSink } from '../../src/sinks/parquet/part-sink.js';
 import { FilesSource } from '../../src/sources/files.js';
 import { biStep, revisePatients } from '../../src/stores/bi/step.js';
 import { SqliteStore } from '../../src/stores/sqlite/store.js';
-import type { CommitStep } from '../../src/stores/steps.js';
+import type { CommitStep, SqlTx } from '../../src/stores/steps.js';
+import { Age90Guard } from '../../src/privacy/age90.js';
+import { AttestationSink } from '../../src/privacy/attestation-sink.js';
+import { ParquetRemasker } from '../../src/sinks/parquet/rewrite.js';
 import { makeProject, type Project } from '../helpers/watch-project.js';
 import { eventsFor } from './bi-data.js';
 import { expectModelMatches, readTable } from './bi-expected.js';
@@ -47,10 +50,18 @@ function remaskStep(atBatchRef: number, chosen: { refs: number[] }): CommitStep 
 async function loadWith(p: Project, steps: CommitStep[], files: string[]): Promise<BatchResult[]> {
   const config = p.config();
   const log = silentLogger();
-  const store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, steps);
+  // The privacy layer as compose.ts wires it (its age90 step first), with this test's steps after it.
+  let opened: SqliteStore | null = null;
+  const later = (pick: (s: SqliteStore) => SqlTx): SqlTx => ({ dialect: 'sqlite', run: (q, v) => pick(opened!).run(q, v), all: (q, v) => pick(opened!).all(q, v) });
+  const age90 = new Age90Guard({
+    zone: config.input.timezone, priv: later((s) => s.privateSql()), release: later((s) => s.releaseSql()), fates: (ids) => opened!.stagedFates(ids),
+    rewriter: new ParquetRemasker(config.resolved.maskedOut, config.resolved.compactParquet, 'snappy', log), log, revise: revisePatients,
+  });
+  const store = SqliteStore.openWriter({ release: config.resolved.sqlite, private: config.resolved.privateSqlite }, [age90.step(), ...steps]);
+  opened = store;
   const runner = new Runner({
     config, key: parseKey(config.env.MEDETL_HMAC_KEY), log, store, fileSinks: [new ParquetPartSink(config.resolved.maskedOut, 'snappy', log)],
-    outboxSinks: [], clock: Date.now,
+    outboxSinks: [], clock: Date.now, privacy: { age90, vault: null, attestations: new AttestationSink(config.resolved.attestations, log) },
   });
   const out: BatchResult[] = [];
   try {

@@ -68,7 +68,8 @@ describe('BI model (SQLite store, real pipeline runs)', () => {
     expect(small.length).toBeGreaterThan(0);
     const kpi = readTable(p.sqlite, 'kpi_bp_by_year_age_band');
     for (const c of small) {
-      const row = kpi.find((k) => k.event_year === c.event_year && k.age_band === c.age_band && k.bp_category === ['normal', 'elevated', 'stage_1', 'stage_2', 'crisis'][(c.bp_rank as number) - 1]);
+      // the withheld year (patients aged 90+) is key 0 in the helpers and NULL in the published table
+      const row = kpi.find((k) => (k.event_year ?? 0) === c.event_year && k.age_band === c.age_band && k.bp_category === ['normal', 'elevated', 'stage_1', 'stage_2', 'crisis'][(c.bp_rank as number) - 1]);
       expect(row).toMatchObject({ patients: null, readings: null });
     }
     for (const r of readTable(p.sqlite, 'kpi_vitals_by_year')) {
@@ -100,11 +101,13 @@ describe('BI model (SQLite store, real pipeline runs)', () => {
     expect(state.get('000')).toBeNull();
     expect(state.get('021')).toBe('MA'); // Cambridge
     expect(state.get('100')).toBe('NY');
-    expect(state.get('733')).toBe('TX'); // Austin (an IRS prefix inside Oklahoma's block)
-    expect(state.get('885')).toBe('TX'); // El Paso (inside New Mexico's block)
-    expect(state.get('055')).toBe('MA'); // Andover (inside Vermont's block)
-    expect(state.get('200')).toBe('DC');
-    expect(state.get('995')).toBe('AK');
+    for (const [z, st] of state) if (z !== '000') expect(st, z).toBe(stateOfZip3(z as string));
+    // prefixes allocated inside another state's block (the census allow-list publishes few of them as themselves)
+    expect(stateOfZip3('733')).toBe('TX'); // Austin (an IRS prefix inside Oklahoma's block)
+    expect(stateOfZip3('885')).toBe('TX'); // El Paso (inside New Mexico's block)
+    expect(stateOfZip3('055')).toBe('MA'); // Andover (inside Vermont's block)
+    expect(stateOfZip3('200')).toBe('DC');
+    expect(stateOfZip3('995')).toBe('AK');
   });
 
   it('the SQLite ODBC driver reports every BI column with its declared type (integer, double, varchar, date)', () => {

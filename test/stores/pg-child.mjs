@@ -15,7 +15,7 @@ const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../d
 const imp = (m) => import(path.join(dist, m));
 const { parseKey } = await imp('config/key.js');
 const { configSchema } = await imp('config/schema.js');
-const { DEFAULT_ZIP3_TABLE } = await imp('config/zip3.js');
+const { zip3Table } = await imp('config/zip3.js');
 const { filterRows } = await imp('pipeline/clean.js');
 const { deidentify, eventFingerprints } = await imp('pipeline/deid.js');
 const { CsvTokenizer } = await imp('pipeline/read.js');
@@ -52,7 +52,7 @@ say({ event: 'begun' });
 const dedup = dropDuplicatesWithin(raw);
 const fresh = filterRows(dedup.batch, await tx.markSeen(eventFingerprints(dedup.batch, KEY)));
 const checked = cleanAndCheck(fresh, configSchema.parse({}));
-const masked = deidentify(checked.batch, { key: KEY, profile: 'safe_harbor', restrictedZip3: new Set(DEFAULT_ZIP3_TABLE.prefixes), batchId, nowMs: NOW });
+const masked = deidentify(checked.batch, { key: KEY, profile: 'safe_harbor', zip3: zip3Table('census2020'), batchId, nowMs: NOW });
 if (hold === 'before-copy') {
   say({ event: 'ready', rows: masked.n });
   await waitFor('go');
@@ -68,7 +68,7 @@ await tx.commit({
     batchId, ...ref, rowsIn: builder.rowsIn, loaded: masked.n, rejected: builder.rejects.length, rejectedByReason,
     duplicates: dedup.duplicates + (dedup.batch.n - fresh.n), flagged: checked.flaggedRows, clipped: checked.clippedRows,
     files: [`parts/part-${batchId}.parquet`], keyId: 'k'.repeat(16), keyMode: 'hmac', deidProfile: 'safe_harbor',
-    zip3Vintage: DEFAULT_ZIP3_TABLE.version, zip3TableHash: 'z'.repeat(16), rulesetVersion: 'test-rules-1', warnings: [],
+    zip3Vintage: zip3Table('census2020').vintage, zip3TableHash: 'z'.repeat(16), rulesetVersion: 'test-rules-1', warnings: [],
   },
   metrics: checked.metrics,
   outbox: [],

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_ZIP3_TABLE } from '../../src/config/zip3.js';
+import { zip3Table } from '../../src/config/zip3.js';
 import { isTransient, UserError } from '../../src/core/errors.js';
 import { deidentify } from '../../src/pipeline/deid.js';
 import { openPostgresLedger, openPostgresOutbox, openPostgresStore, type PostgresStore } from '../../src/stores/postgres/store.js';
@@ -230,7 +230,7 @@ describe('PostgreSQL store', () => {
     // A batch whose single insertRows is one long COPY.
     const begun = await store.begin(r.ref, newBatchId());
     if (begun.kind !== 'open') throw new Error('fresh content reported as committed');
-    const masked = deidentify(r.raw, { key: KEY, profile: 'safe_harbor', restrictedZip3: new Set(DEFAULT_ZIP3_TABLE.prefixes), batchId: begun.tx.batchId, nowMs: NOW });
+    const masked = deidentify(r.raw, { key: KEY, profile: 'safe_harbor', zip3: zip3Table('census2020'), batchId: begun.tx.batchId, nowMs: NOW });
     const stall = await stallCopyAt(h!, 5_000);
     const copying = begun.tx.insertRows(masked, 0, masked.n).then(() => null, (x: unknown) => x as Error);
     await h!.admin.query('SELECT pg_terminate_backend($1)', [await stall.copying()]);

@@ -227,9 +227,9 @@ describe('console', () => {
   it('shows progress only on a TTY, rewriting one line', () => {
     const tty = capture(true);
     const h = createReporter('human', tty.streams);
-    h.progress('/in/events_big.csv', 5000, 50, 100, 1000);
+    h.progress('/in/events_2024_01.csv', 5000, 50, 100, 1000);
     h.batch(r);
-    expect(tty.out()).toMatch(/^\r\x1b\[2K {2}events_big\.csv +50% +5,000 rows\r\x1b\[2Kloaded/);
+    expect(tty.out()).toMatch(/^\r\x1b\[2K {2}events_2024_01\.csv +50% +5,000 rows\r\x1b\[2Kloaded/);
     const pipe = capture(false);
     const h2 = createReporter('human', pipe.streams);
     h2.progress('/in/events_big.csv', 5000, 50, 100, 1000);

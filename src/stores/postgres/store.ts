@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { Config } from '../../config/load.js';
 import type { Logger } from '../../ops/log.js';
 import { UserError } from '../../core/errors.js';
-import type { CommitStep } from '../steps.js';
+import type { CommitStep, SqlTx } from '../steps.js';
 import type { Begun, ContentRef, QuarantineRecord, Segment, StagedFate, Store } from '../store.js';
 import { checkout, connectError, createPool, describeTarget, parsePgUrl, pgUrlFrom, type PgRole, type PgTarget } from './connect.js';
 import { ident } from '../ddl.js';
@@ -16,6 +16,7 @@ import { checkReadable, ensureSchema, readIdentity, type StoreIdentity } from '.
 import { pgNames, SEQUENCES, type PgNames, type PgSchemas } from './names.js';
 import { PgOutboxQueue } from './outbox.js';
 import { PgBatchTransaction, utcTimestamp } from './transaction.js';
+import { numberParams, SHARED_TYPES } from './sql.js';
 
 export interface PostgresStoreOptions extends Partial<PgSchemas> {
   /** Work inside every batch transaction, in order (stores/steps.ts); their tables are created by a writer. */
@@ -176,6 +177,49 @@ export class PostgresStore implements Store {
   /** This store's ledger as a standalone reader: closing it closes the store. */
   readerLedger(): PgLedgerReader {
     return new PgLedgerReader(this.pool, this.names, () => this.close());
+  }
+
+  async meta(name: string): Promise<string | null> {
+    const r = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.names.t('meta')} WHERE name = $1`, [name]);
+    return r.rows[0]?.value ?? null;
+  }
+
+  /**
+   * Statements outside any batch transaction, each in a short transaction of its own with the batch transaction's
+   * search path (release schema, then private), so the shared SQL of the privacy layer reads the same on both stores.
+   */
+  private autocommitSql(): SqlTx {
+    const n = this.names;
+    const exec = async <T>(sql: string, params: readonly unknown[]): Promise<T[]> => {
+      let conn;
+      try {
+        conn = await checkout(this.pool);
+      } catch (err) {
+        throw storeError(err, 'connecting');
+      }
+      try {
+        await conn.client.query('BEGIN');
+        await conn.client.query(`SET LOCAL search_path TO ${ident(n.schema)}, ${ident(n.privateSchema)}`);
+        const r = await conn.client.query({ text: numberParams(sql), values: [...params], types: SHARED_TYPES });
+        await conn.client.query('COMMIT');
+        return r.rows as T[];
+      } catch (err) {
+        await conn.client.query('ROLLBACK').catch(() => undefined);
+        throw storeError(err, 'a statement outside a batch');
+      } finally {
+        conn.release();
+      }
+    };
+    return { dialect: 'postgres', run: async (sql, p = []) => void (await exec(sql, p)), all: <T>(sql: string, p: readonly unknown[] = []) => exec<T>(sql, p) };
+  }
+
+  releaseSql(): SqlTx {
+    return this.autocommitSql();
+  }
+
+  privateSql(): SqlTx {
+    this.writable('the private state');
+    return this.autocommitSql();
   }
 
   /** Open batches in this process (for a graceful stop). */

@@ -13,6 +13,8 @@ export class SqliteOutboxQueue implements OutboxQueue {
     private readonly sink: string,
   ) {
     this.db = new Database(releaseFile, { timeout: 0, fileMustExist: true });
+    // Delivered chunks are deleted: their bytes must not stay in free pages.
+    this.db.pragma('secure_delete = ON');
   }
 
   /** A write that waits for the lock without blocking the thread. */

@@ -14,7 +14,8 @@ import type { CommitStep } from '../steps.js';
 import { createTableSql, createViewSql } from './ddl.js';
 import { SqliteLedger } from './ledger.js';
 import { SqliteOutboxQueue } from './outbox.js';
-import { SqliteStatements, SqliteTransaction } from './transaction.js';
+import { sqliteSqlTx, SqliteStatements, SqliteTransaction } from './transaction.js';
+import type { SqlTx } from '../steps.js';
 
 export interface SqliteFiles {
   /** masked_out/cleaned.sqlite */
@@ -38,8 +39,45 @@ function openDb(file: string, opts: Database.Options = {}): Database.Database {
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    privacyPragmas(db);
   }
   return db;
+}
+
+/**
+ * Deleted or overwritten content must not stay readable in the file: secure_delete zeroes freed cells and pages
+ * (re-masked years, delivered outbox chunks), and the WAL, which keeps old page images, is truncated whenever a
+ * checkpoint resets it (journal_size_limit 0), by a TRUNCATE checkpoint after every batch that re-masked published
+ * rows (SqliteStore.truncateWal, wired in compose.ts) and at every close. (A TRUNCATE checkpoint after every batch
+ * measured ~40 ms a batch here: two fsyncs.)
+ */
+export function privacyPragmas(db: Database.Database): void {
+  db.pragma('secure_delete = ON');
+  db.pragma('journal_size_limit = 0');
+}
+
+/**
+ * Checkpoint the WAL into the database and truncate it to zero bytes, without waiting: with a reader in the middle
+ * of a snapshot (Power BI through ODBC) it gives up at once and the next batch tries again.
+ */
+export function truncateWal(db: Database.Database): boolean {
+  const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+  try {
+    db.pragma('busy_timeout = 0');
+    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    return r?.busy === 0;
+  } catch {
+    return false;
+  } finally {
+    db.pragma(`busy_timeout = ${timeout}`);
+  }
+}
+
+/** A plain SQLite database with the privacy pragmas, as a SqlTx (the surrogate-key vault). */
+export function openSqliteSql(file: string): { sql: SqlTx; close(): void } {
+  ensureDir(path.dirname(file));
+  const db = openDb(file);
+  return { sql: sqliteSqlTx(db), close: () => db.close() };
 }
 
 export class SqliteStore implements Store {
@@ -150,8 +188,36 @@ export class SqliteStore implements Store {
     return new SqliteOutboxQueue(this.files.release, sink);
   }
 
+  /** The release database, for reads outside a batch transaction (privacy/age90.ts: which batches committed). */
+  releaseSql(): SqlTx {
+    return sqliteSqlTx(this.db);
+  }
+
+  /** The private database (autocommit), for the privacy layer's facts and pending rewrites. */
+  privateSql(): SqlTx {
+    return sqliteSqlTx(this.priv);
+  }
+
+  /**
+   * Checkpoint and truncate the WAL now (after a batch that overwrote published values: the old page images must
+   * not stay readable in it). Every close does it too. False when a reader's snapshot kept it from completing.
+   */
+  reclaim(): void {
+    truncateWal(this.db);
+  }
+
+  truncateWal(): boolean {
+    return truncateWal(this.db);
+  }
+
+  /** A fact of the store's `meta` table, or null. */
+  async meta(name: string): Promise<string | null> {
+    return (this.db.prepare('SELECT value FROM meta WHERE name = ?').pluck().get(name) as string | undefined) ?? null;
+  }
+
   async close(): Promise<void> {
     if (this.role === 'writer' && this.db.inTransaction) this.db.exec('ROLLBACK');
+    if (this.role === 'writer') truncateWal(this.db);
     this.db.close();
     this.priv.close();
   }

@@ -65,6 +65,8 @@ export class SqliteTransaction implements BatchTransaction {
     private readonly priv: Database.Database,
     private readonly steps: readonly CommitStep[],
     readonly batchId: string,
+    /** After COMMIT (the store's hook; nothing by default). */
+    private readonly afterCommit: () => void = () => undefined,
   ) {
     this.sql = sqliteSqlTx(st.db);
     st.db.exec('BEGIN IMMEDIATE');
@@ -197,6 +199,7 @@ export class SqliteTransaction implements BatchTransaction {
       .run(e.batchId, p.sourceName, p.arrivedAtMs === null ? null : isoSeconds(p.arrivedAtMs), isoSeconds(p.startedAtMs), isoSeconds(p.committedAtMs), p.ms);
     db.exec('COMMIT');
     this.open = false;
+    this.afterCommit();
   }
 
   async rollback(): Promise<void> {
