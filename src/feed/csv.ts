@@ -3,7 +3,7 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse';
-import { UserError } from '../commands/common.js';
+import { UserError } from '../core/errors.js';
 
 /** Quote only when needed: a comma, a double quote, CR or LF. */
 export function csvField(value: string): string {

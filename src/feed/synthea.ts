@@ -24,7 +24,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../commands/common.js';
+import { UserError } from '../core/errors.js';
 import { ensureDir } from '../core/fsx.js';
 
 export interface SyntheaRunOptions {

@@ -190,3 +190,25 @@ export function checkThresholds(r: BatchRates, t: ThresholdConfig): string[] {
   }
   return problems;
 }
+
+/**
+ * Per vital: rows flagged for it (flag_<column> or flag_<column>_history), values nulled as implausible and
+ * values converted from another unit. Run after every flagging stage; returns new metric objects.
+ */
+export function recountColumnFlags(metrics: readonly ColumnMetrics[], b: RawBatch): ColumnMetrics[] {
+  return metrics.map((m) => {
+    const v = m.column as (typeof VITALS)[number];
+    if (!VITALS.includes(v)) return m;
+    const flagBits = FLAG[`flag_${v}`] | FLAG[`flag_${v}_history`];
+    let flagged = 0;
+    let implausible = 0;
+    let converted = 0;
+    for (let i = 0; i < b.n; i++) {
+      const f = b.flags[i];
+      if (f & flagBits) flagged++;
+      if (f & FLAG[`implausible_${v}`]) implausible++;
+      if (f & FLAG[`unit_${v}`]) converted++;
+    }
+    return { ...m, flagged, implausible, converted };
+  });
+}

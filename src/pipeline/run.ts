@@ -185,8 +185,12 @@ export async function processFile(file: string, ctx: RunContext, opts: ProcessOp
       const fresh = filterRows(batch, store.markSeen(fingerprints));
       result.duplicates += batch.n - fresh.n;
       // 3. clean + qc
-      const q = cleanAndCheck(fresh, config);
+      const q = cleanAndCheck(fresh, config, { nowMs });
       batch = q.batch;
+      b.rejects.push(...q.rejects); // timestamp checks in reject mode: counted and written like schema rejects
+      b.rejects.sort((x, y) => x.line - y.line);
+      result.rejected = b.rejects.length;
+      result.rejectedByReason = countRejects(b.rejects);
       checkAbort();
       result.loaded = batch.n;
       result.flagged = q.flaggedRows;

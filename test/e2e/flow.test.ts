@@ -45,7 +45,9 @@ describe('whole flow', () => {
   });
 
   it('generate -> process -> score: QC catches >= 99% of spikes, bp swaps, typos and duplicates and flags <= 1% of clean rows', () => {
-    const p = makeProject('generate:\n  patients: 60\n  noise: heavy\n');
+    // 150 people (was 60 x 3 independent batches): since issue 13 the three batches follow one population, so
+    // batches 2 and 3 carry only the next 30 days each, and the first batch carries most of the clean rows.
+    const p = makeProject('generate:\n  patients: 150\n  noise: heavy\n');
     const g = p.run(['generate', '--batches', '3', '--seed', '7']);
     expect(g.status).toBe(0);
     const files = readdirSync(p.file('incoming')).filter((n) => n.startsWith('events_')).map((n) => path.join('incoming', n));
