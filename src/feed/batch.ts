@@ -6,7 +6,7 @@ import { UserError } from '../core/errors.js';
 import type { Config } from '../config/load.js';
 import { ensureDir } from '../core/fsx.js';
 import { formatEvents, writeEventsFile, writeViaTmp } from './events.js';
-import { generateSynthea, writeSyntheaCsv, type GeneratorStats } from './generator.js';
+import { followPopulation, writeSyntheaCsv, type GeneratorOptions, type GeneratorStats, type Population } from './generator.js';
 import { appendManifest, buildLineage, countByKind, writeLineage } from './manifest.js';
 import { mapVitals, readSynthea, type MapStats } from './mapper.js';
 import { applyEventsNoise, applySyntheaNoise, NOISE_KINDS, NOISE_PROFILES, noiseRates, type NoiseKind, type NoiseRates } from './noise.js';
@@ -87,6 +87,14 @@ export function resolveJar(config: Config, override?: string | null): { jar: str
   return null;
 }
 
+/** The last population followed in this process: a run of many batches draws everyone's life once. */
+let lastPopulation: { key: string; population: Population } | null = null;
+function populationOf(o: Omit<GeneratorOptions, 'window'>): Population {
+  const key = JSON.stringify({ ...o, referenceTime: o.referenceTime.getTime() });
+  if (lastPopulation?.key !== key) lastPopulation = { key, population: followPopulation(o) };
+  return lastPopulation.population;
+}
+
 export const POPULATION_FILE = 'population.bin';
 const POPULATION_META = 'population.json';
 
@@ -159,10 +167,9 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
     });
     if (snap?.mode === 'save') writeFileSync(path.join(stream, POPULATION_META), `${JSON.stringify({ saved_at: now.toISOString(), seed })}\n`);
   } else {
-    const gen = generateSynthea({
-      patients, seed: plan.populationSeed, state, city, minAge, maxAge, yearsOfHistory,
-      referenceTime: new Date(plan.referenceMs), window: plan.window ?? undefined,
-    });
+    const gen = populationOf({
+      patients, seed: plan.populationSeed, state, city, minAge, maxAge, yearsOfHistory, referenceTime: new Date(plan.referenceMs),
+    }).export(plan.window ?? undefined);
     await writeSyntheaCsv(csvDir, gen);
     generatorStats = gen.stats;
   }

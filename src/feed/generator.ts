@@ -404,7 +404,21 @@ function exponentialYears(rng: Rng, ratePerYear: number): number {
   return (-Math.log(1 - rng.next()) / ratePerYear) * YEAR;
 }
 
+/** A population followed over time: export any window of it (the same people, the same lives). */
+export interface Population {
+  export(window?: { fromMs: number; toMs: number }): GeneratedSynthea;
+}
+
 export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
+  return followPopulation(opts).export(opts.window);
+}
+
+/**
+ * The population of `opts` (its window is ignored): residents at the reference time, then arrivals drawn
+ * lazily as later windows need them. Exporting a window from one object or from a fresh one gives the same
+ * bytes; keeping the object saves re-drawing everyone's life for every batch of a long run.
+ */
+export function followPopulation(opts: Omit<GeneratorOptions, 'window'>): Population {
   if (!Number.isInteger(opts.patients) || opts.patients < 1) throw new UserError(`patients must be a whole number >= 1, got ${opts.patients}`);
   if (opts.minAge < 0 || opts.maxAge < opts.minAge) {
     throw new UserError(`ages must satisfy 0 <= min_age <= max_age, got ${opts.minAge}-${opts.maxAge}`);
@@ -417,9 +431,6 @@ export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
   const n = opts.patients;
   const historyStart = ref - opts.yearsOfHistory * YEAR;
   const horizon = ref + HORIZON_YEARS * YEAR;
-  const from = opts.window?.fromMs ?? historyStart;
-  const to = opts.window?.toMs ?? ref;
-  if (!(to >= from) || to > horizon) throw new UserError('the generator window must satisfy from <= to <= reference time + 40 years');
   // A population of 20+ always shows the rare cases: one person aged 90+ and one death in the first batch.
   const forceOld = n >= 20 && opts.maxAge >= 90 ? root.int(0, n - 1) : -1;
   let forceDeath = n >= 20 ? root.int(0, n - 1) : -1;
@@ -430,7 +441,7 @@ export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
   const hospital = { org: orgRng.uuidLike(), providers: [orgRng.uuidLike(), orgRng.uuidLike()] };
   const payers = Array.from({ length: 5 }, () => orgRng.uuidLike());
   const medicare = orgRng.uuidLike();
-  const mix = root.fork('interleave');
+  const mixBase = root.fork('interleave');
   const arrivalsRng = root.fork('arrivals');
 
   /** One person's whole life, from their own stream: the same whatever the window. */
@@ -576,147 +587,165 @@ export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
 
   const members: Member[] = [];
   for (let i = 0; i < n; i++) members.push(makeMember(i, root.fork(`patient-${i}`), 'resident', ref));
-  // Arrivals after the reference time, in order: births and people moving in (the same sequence for every window).
-  let at = ref;
-  for (let k = 0; ; k++) {
-    at += exponentialYears(arrivalsRng, (BIRTH_RATE + MOVE_IN_RATE) * n);
-    if (at > to) break;
-    const origin: Origin = arrivalsRng.chance(BIRTH_RATE / (BIRTH_RATE + MOVE_IN_RATE)) ? 'birth' : 'move_in';
-    members.push(makeMember(n + k, root.fork(`arrival-${k}`), origin, Math.floor(at / 1000) * 1000));
-  }
-
-  const stats: GeneratorStats = {
-    patients: 0, deceased: 0, aged90plus: 0, adults: 0, hypertensiveAdults: 0, tachycardic: 0, encounters: 0, observations: 0,
-    vitalTimestamps: 0, restrictedZip3: 0, leadingZeroZip: 0, placeholderZip: 0,
-    births: 0, movedIn: 0, movedOut: 0, movedLocally: 0, inpatientStays: 0,
-  };
-  const inWindow = (ms: number) => ms > from && ms <= to;
-  const patientLines: string[] = [];
-  const encounterRuns: string[][] = [];
-  const observationRuns: string[][] = [];
-
-  for (const m of members) {
-    const { p } = m;
-    const visibleFrom = Math.max(p.birthMs, historyStart, m.arriveMs);
-    const gone = Math.min(p.deathMs ?? Infinity, m.leaveMs);
-    // In the population for some part of the window (a death or move-out in it still shows).
-    if (visibleFrom > to || gone <= from) continue;
-    stats.patients++;
-    const deathShown = p.deathMs !== null && p.deathMs <= to && p.deathMs <= m.leaveMs ? p.deathMs : null;
-    const endMs = Math.min(deathShown ?? to, m.leaveMs, to);
-    const finalAge = yearsAt(p, endMs);
-    if (deathShown !== null) stats.deceased++;
-    if (finalAge >= 90) stats.aged90plus++;
-    if (finalAge >= 18) {
-      stats.adults++;
-      if (hasHtn(p, finalAge)) stats.hypertensiveAdults++;
-    }
-    if (p.tachy && finalAge >= 12) stats.tachycardic++;
-    if (m.origin === 'birth' && inWindow(m.arriveMs)) stats.births++;
-    if (m.origin === 'move_in' && inWindow(m.arriveMs)) stats.movedIn++;
-    if (inWindow(m.leaveMs)) stats.movedOut++;
-    const moved = m.move !== null && m.move.ms <= to;
-    if (m.move !== null && inWindow(m.move.ms)) stats.movedLocally++;
-    const where = moved ? m.move! : { home: m.home, fips: m.fips, zip: m.zip };
-    if (where.zip === '00000') stats.placeholderZip++;
-    if (where.zip !== '00000' && where.zip.startsWith('0')) stats.leadingZeroZip++;
-    if (['036', '059', '063', '102'].includes(where.zip.slice(0, 3))) stats.restrictedZip3++;
-    patientLines.push(m.line(deathShown, moved));
-
-    const payer = (ms: number) => (yearsAt(p, ms) >= 65 ? medicare : payers[m.payerIndex]);
-    const encLines: string[] = [];
-    const obsLines: string[] = [];
-    const idPrefix = p.id.slice(0, 18); // Synthea v3.4: an encounter Id starts with its patient's first 64 bits
-    const obs = (ms: number, enc: string, cat: string, code: string, desc: string, value: string, units: string, type: string) =>
-      obsLines.push(csvLine([syntheaTs(ms), p.id, enc, cat, code, desc, value, units, type]));
-    // QALY/DALY/QOLS: yearly, no encounter.
-    const qaly: number[] = [];
-    const qalyEnd = Math.min(p.deathMs ?? Infinity, m.leaveMs);
-    for (let k = 1; p.birthMs + k * YEAR < qalyEnd && p.birthMs + k * YEAR <= to; k++) {
-      const t = p.birthMs + k * YEAR;
-      if (t >= visibleFrom && inWindow(Math.floor(t / DAY) * DAY + m.tod)) qaly.push(k);
-    }
-    let qi = 0;
-    const flushQaly = (until: number) => {
-      while (qi < qaly.length && p.birthMs + qaly[qi] * YEAR <= until) {
-        const k = qaly[qi++];
-        const ms = Math.floor((p.birthMs + k * YEAR) / DAY) * DAY + m.tod;
-        obs(ms, '', '', 'QALY', 'QALY', `${(k * 0.97).toFixed(1)}`, 'a', 'numeric');
-        obs(ms, '', '', 'DALY', 'DALY', `${(k * 0.03).toFixed(1)}`, 'a', 'numeric');
-        obs(ms, '', '', 'QOLS', 'QOLS', m.visitRoot.fork(`qols-${k}`).chance(0.8) ? '1.0' : '0.9', '{score}', 'numeric');
+  // Arrivals after the reference time, in order: births and people moving in (one sequence, drawn as far as
+  // the windows asked for so far need it).
+  let arrivalAt = ref;
+  let arrivals = 0;
+  let pending = false;
+  const arriveUntil = (to: number) => {
+    for (;;) {
+      if (!pending) {
+        arrivalAt += exponentialYears(arrivalsRng, (BIRTH_RATE + MOVE_IN_RATE) * n);
+        pending = true;
       }
+      if (arrivalAt > to) return;
+      const origin: Origin = arrivalsRng.chance(BIRTH_RATE / (BIRTH_RATE + MOVE_IN_RATE)) ? 'birth' : 'move_in';
+      members.push(makeMember(n + arrivals, root.fork(`arrival-${arrivals}`), origin, Math.floor(arrivalAt / 1000) * 1000));
+      arrivals++;
+      pending = false;
+    }
+  };
+
+  const exportWindow = (window?: { fromMs: number; toMs: number }): GeneratedSynthea => {
+    const from = window?.fromMs ?? historyStart;
+    const to = window?.toMs ?? ref;
+    if (!(to >= from) || to > horizon) throw new UserError('the generator window must satisfy from <= to <= reference time + 40 years');
+    arriveUntil(to);
+    const mix = mixBase.fork(`${from}:${to}`);
+    const stats: GeneratorStats = {
+      patients: 0, deceased: 0, aged90plus: 0, adults: 0, hypertensiveAdults: 0, tachycardic: 0, encounters: 0, observations: 0,
+      vitalTimestamps: 0, restrictedZip3: 0, leadingZeroZip: 0, placeholderZip: 0,
+      births: 0, movedIn: 0, movedOut: 0, movedLocally: 0, inpatientStays: 0,
     };
-    let stayOpen = false;
-    for (const v of m.visits) {
-      if (!inWindow(v.ms)) {
-        stayOpen = false;
-        continue;
-      }
-      flushQaly(v.ms);
-      const rng = m.visitRoot.fork(`visit-${v.ms}`);
-      if (v.type === V_INPATIENT && !stayOpen) stats.inpatientStays++;
-      stayOpen = v.type === V_INPATIENT;
-      const encId = `${idPrefix}-${rng.hex(4)}-${rng.hex(12)}`;
-      const far = v.type === V_URGENT || v.type === V_EMERGENCY || v.type === V_INPATIENT;
-      const org = far ? hospital : m.primary;
-      const stop = v.ms + rng.int(v.type.minutes[0], v.type.minutes[1]) * 60_000;
-      const reason = v.type.reason ? rng.pick(v.type.reason) : null;
-      const base = Number(v.type.cost);
-      const total = base + (v.type.cls === 'wellness' ? rng.range(0, 900) : rng.range(0, 300));
-      encLines.push(
-        csvLine([
-          encId, syntheaTs(v.ms), syntheaTs(stop), p.id, org.org, far ? rng.pick(org.providers) : m.provider, payer(v.ms),
-          v.type.cls, v.type.code, v.type.desc, v.type.cost, money(total), money(total * rng.range(0, 0.8)),
-          reason ? reason[0] : '', reason ? reason[1] : '',
-        ]),
-      );
-      stats.encounters++;
-      const a = yearsAt(p, v.ms);
-      if (v.type === V_DEATH) {
-        obs(v.ms, encId, 'exam', '69453-9', 'Cause of Death [US Standard Certificate of Death]', rng.pick(CAUSES_OF_DEATH), '', 'text');
-        continue;
-      }
-      if (v.vitals === 'none') {
-        if (rng.chance(0.5)) obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 6)}.0`, '{score}', 'numeric');
-        continue;
-      }
-      const vs = vitalsAt(p, v.ms, rng, v.symptomatic);
-      stats.vitalTimestamps++;
-      if (v.vitals === 'full') {
-        const adultHeight = p.male ? 176 : 163;
-        const h = (a >= 18 ? adultHeight : Math.min(interp(HEIGHT_BY_AGE, a), adultHeight)) * p.heightFactor;
-        const bmi = (a >= 18 ? p.adultBmi : interp(BMI_BY_AGE, a)) * rng.normal(1, 0.02);
-        const w = bmi * (h / 100) ** 2;
-        obs(v.ms, encId, 'vital-signs', '8302-2', 'Body Height', h.toFixed(1), 'cm', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 4)}.0`, '{score}', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '29463-7', 'Body Weight', w.toFixed(1), 'kg', 'numeric');
-        if (a >= 2) obs(v.ms, encId, 'vital-signs', '39156-5', 'Body mass index (BMI) [Ratio]', bmi.toFixed(1), 'kg/m2', 'numeric');
-      }
-      if (v.vitals !== 'hr') {
-        obs(v.ms, encId, 'vital-signs', '8462-4', 'Diastolic Blood Pressure', `${vs.dbp}.0`, 'mm[Hg]', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '8480-6', 'Systolic Blood Pressure', `${vs.sbp}.0`, 'mm[Hg]', 'numeric');
-      }
-      if (v.vitals !== 'bp') {
-        obs(v.ms, encId, 'vital-signs', '8867-4', 'Heart rate', `${vs.hr}.0`, '/min', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '9279-1', 'Respiratory rate', `${vs.rr}.0`, '/min', 'numeric');
-      }
-      if (v.vitals === 'full') {
-        const status = a < 14 ? TOBACCO.never : TOBACCO[p.smoking];
-        obs(v.ms, encId, 'social-history', '72166-2', 'Tobacco smoking status', status, '', 'text');
-      }
-    }
-    flushQaly(endMs);
-    stats.observations += obsLines.length;
-    encounterRuns.push(encLines);
-    observationRuns.push(obsLines);
-  }
+    const inWindow = (ms: number) => ms > from && ms <= to;
+    const patientLines: string[] = [];
+    const encounterRuns: string[][] = [];
+    const observationRuns: string[][] = [];
 
-  return {
-    patients: csvLine(PATIENTS_HEADER) + patientLines.join(''),
-    encounters: csvLine(ENCOUNTERS_HEADER) + interleave(encounterRuns, mix).join(''),
-    observations: csvLine(OBSERVATIONS_HEADER) + interleave(observationRuns, mix).join(''),
-    stats,
+    for (const m of members) {
+      const { p } = m;
+      const visibleFrom = Math.max(p.birthMs, historyStart, m.arriveMs);
+      const gone = Math.min(p.deathMs ?? Infinity, m.leaveMs);
+      // In the population for some part of the window (a death or move-out in it still shows).
+      if (visibleFrom > to || gone <= from) continue;
+      stats.patients++;
+      const deathShown = p.deathMs !== null && p.deathMs <= to && p.deathMs <= m.leaveMs ? p.deathMs : null;
+      const endMs = Math.min(deathShown ?? to, m.leaveMs, to);
+      const finalAge = yearsAt(p, endMs);
+      if (deathShown !== null) stats.deceased++;
+      if (finalAge >= 90) stats.aged90plus++;
+      if (finalAge >= 18) {
+        stats.adults++;
+        if (hasHtn(p, finalAge)) stats.hypertensiveAdults++;
+      }
+      if (p.tachy && finalAge >= 12) stats.tachycardic++;
+      if (m.origin === 'birth' && inWindow(m.arriveMs)) stats.births++;
+      if (m.origin === 'move_in' && inWindow(m.arriveMs)) stats.movedIn++;
+      if (inWindow(m.leaveMs)) stats.movedOut++;
+      const moved = m.move !== null && m.move.ms <= to;
+      if (m.move !== null && inWindow(m.move.ms)) stats.movedLocally++;
+      const where = moved ? m.move! : { home: m.home, fips: m.fips, zip: m.zip };
+      if (where.zip === '00000') stats.placeholderZip++;
+      if (where.zip !== '00000' && where.zip.startsWith('0')) stats.leadingZeroZip++;
+      if (['036', '059', '063', '102'].includes(where.zip.slice(0, 3))) stats.restrictedZip3++;
+      patientLines.push(m.line(deathShown, moved));
+
+      const payer = (ms: number) => (yearsAt(p, ms) >= 65 ? medicare : payers[m.payerIndex]);
+      const encLines: string[] = [];
+      const obsLines: string[] = [];
+      const idPrefix = p.id.slice(0, 18); // Synthea v3.4: an encounter Id starts with its patient's first 64 bits
+      const obs = (ms: number, enc: string, cat: string, code: string, desc: string, value: string, units: string, type: string) =>
+        obsLines.push(csvLine([syntheaTs(ms), p.id, enc, cat, code, desc, value, units, type]));
+      // QALY/DALY/QOLS: yearly, no encounter.
+      const qaly: number[] = [];
+      const qalyEnd = Math.min(p.deathMs ?? Infinity, m.leaveMs);
+      for (let k = 1; p.birthMs + k * YEAR < qalyEnd && p.birthMs + k * YEAR <= to; k++) {
+        const t = p.birthMs + k * YEAR;
+        if (t >= visibleFrom && inWindow(Math.floor(t / DAY) * DAY + m.tod)) qaly.push(k);
+      }
+      let qi = 0;
+      const flushQaly = (until: number) => {
+        while (qi < qaly.length && p.birthMs + qaly[qi] * YEAR <= until) {
+          const k = qaly[qi++];
+          const ms = Math.floor((p.birthMs + k * YEAR) / DAY) * DAY + m.tod;
+          obs(ms, '', '', 'QALY', 'QALY', `${(k * 0.97).toFixed(1)}`, 'a', 'numeric');
+          obs(ms, '', '', 'DALY', 'DALY', `${(k * 0.03).toFixed(1)}`, 'a', 'numeric');
+          obs(ms, '', '', 'QOLS', 'QOLS', m.visitRoot.fork(`qols-${k}`).chance(0.8) ? '1.0' : '0.9', '{score}', 'numeric');
+        }
+      };
+      let stayOpen = false;
+      for (const v of m.visits) {
+        if (!inWindow(v.ms)) {
+          stayOpen = false;
+          continue;
+        }
+        flushQaly(v.ms);
+        const rng = m.visitRoot.fork(`visit-${v.ms}`);
+        if (v.type === V_INPATIENT && !stayOpen) stats.inpatientStays++;
+        stayOpen = v.type === V_INPATIENT;
+        const encId = `${idPrefix}-${rng.hex(4)}-${rng.hex(12)}`;
+        const far = v.type === V_URGENT || v.type === V_EMERGENCY || v.type === V_INPATIENT;
+        const org = far ? hospital : m.primary;
+        const stop = v.ms + rng.int(v.type.minutes[0], v.type.minutes[1]) * 60_000;
+        const reason = v.type.reason ? rng.pick(v.type.reason) : null;
+        const base = Number(v.type.cost);
+        const total = base + (v.type.cls === 'wellness' ? rng.range(0, 900) : rng.range(0, 300));
+        encLines.push(
+          csvLine([
+            encId, syntheaTs(v.ms), syntheaTs(stop), p.id, org.org, far ? rng.pick(org.providers) : m.provider, payer(v.ms),
+            v.type.cls, v.type.code, v.type.desc, v.type.cost, money(total), money(total * rng.range(0, 0.8)),
+            reason ? reason[0] : '', reason ? reason[1] : '',
+          ]),
+        );
+        stats.encounters++;
+        const a = yearsAt(p, v.ms);
+        if (v.type === V_DEATH) {
+          obs(v.ms, encId, 'exam', '69453-9', 'Cause of Death [US Standard Certificate of Death]', rng.pick(CAUSES_OF_DEATH), '', 'text');
+          continue;
+        }
+        if (v.vitals === 'none') {
+          if (rng.chance(0.5)) obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 6)}.0`, '{score}', 'numeric');
+          continue;
+        }
+        const vs = vitalsAt(p, v.ms, rng, v.symptomatic);
+        stats.vitalTimestamps++;
+        if (v.vitals === 'full') {
+          const adultHeight = p.male ? 176 : 163;
+          const h = (a >= 18 ? adultHeight : Math.min(interp(HEIGHT_BY_AGE, a), adultHeight)) * p.heightFactor;
+          const bmi = (a >= 18 ? p.adultBmi : interp(BMI_BY_AGE, a)) * rng.normal(1, 0.02);
+          const w = bmi * (h / 100) ** 2;
+          obs(v.ms, encId, 'vital-signs', '8302-2', 'Body Height', h.toFixed(1), 'cm', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 4)}.0`, '{score}', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '29463-7', 'Body Weight', w.toFixed(1), 'kg', 'numeric');
+          if (a >= 2) obs(v.ms, encId, 'vital-signs', '39156-5', 'Body mass index (BMI) [Ratio]', bmi.toFixed(1), 'kg/m2', 'numeric');
+        }
+        if (v.vitals !== 'hr') {
+          obs(v.ms, encId, 'vital-signs', '8462-4', 'Diastolic Blood Pressure', `${vs.dbp}.0`, 'mm[Hg]', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '8480-6', 'Systolic Blood Pressure', `${vs.sbp}.0`, 'mm[Hg]', 'numeric');
+        }
+        if (v.vitals !== 'bp') {
+          obs(v.ms, encId, 'vital-signs', '8867-4', 'Heart rate', `${vs.hr}.0`, '/min', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '9279-1', 'Respiratory rate', `${vs.rr}.0`, '/min', 'numeric');
+        }
+        if (v.vitals === 'full') {
+          const status = a < 14 ? TOBACCO.never : TOBACCO[p.smoking];
+          obs(v.ms, encId, 'social-history', '72166-2', 'Tobacco smoking status', status, '', 'text');
+        }
+      }
+      flushQaly(endMs);
+      stats.observations += obsLines.length;
+      encounterRuns.push(encLines);
+      observationRuns.push(obsLines);
+    }
+
+    return {
+      patients: csvLine(PATIENTS_HEADER) + patientLines.join(''),
+      encounters: csvLine(ENCOUNTERS_HEADER) + interleave(encounterRuns, mix).join(''),
+      observations: csvLine(OBSERVATIONS_HEADER) + interleave(observationRuns, mix).join(''),
+      stats,
+    };
   };
+  return { export: exportWindow };
 }
 
 /**
