@@ -239,7 +239,13 @@ function readJsonl<T>(file: string): T[] {
 export function resolveRun(config: Config, run: string): string {
   const candidates = [path.resolve(run), path.join(config.resolved.syntheaStream, run)];
   const dir = candidates.find((c) => existsSync(path.join(c, 'noise_manifest.jsonl')) || existsSync(path.join(c, 'events.csv')));
-  if (!dir) throw new ScoreError(`no run folder ${JSON.stringify(run)} (looked for events.csv in ${candidates.join(' and ')})`);
+  if (!dir) {
+    const started = candidates.find((c) => existsSync(path.join(c, 'csv')) || existsSync(c));
+    if (started && /^run_/.test(path.basename(started))) {
+      throw new ScoreError(`${started} is incomplete (no events.csv: was generate interrupted?); leave it out or delete it`);
+    }
+    throw new ScoreError(`no run folder ${JSON.stringify(run)} (looked for events.csv in ${candidates.join(' and ')})`);
+  }
   return dir;
 }
 

@@ -131,7 +131,12 @@ export function rowsByPatient(b: RawBatch): Int32Array[] {
     const p = b.patientIdx[i];
     groups[p][fill[p]++] = i;
   }
-  for (const g of groups) if (g.length > 1) g.sort((x, y) => b.eventMs[x] - b.eventMs[y] || b.line[x] - b.line[y]);
+  const before = (x: number, y: number) => b.eventMs[x] - b.eventMs[y] || b.line[x] - b.line[y];
+  for (const g of groups) {
+    let sorted = true;
+    for (let k = 1; k < g.length && sorted; k++) sorted = before(g[k - 1], g[k]) <= 0;
+    if (!sorted) g.sort(before);
+  }
   return groups;
 }
 
@@ -206,16 +211,24 @@ export function rhythmFlags(instants: readonly number[], own: readonly boolean[]
  * few instants): no time-of-day bucket pair holds rhythm_min_visits instants.
  */
 function mayHaveRhythm(instants: readonly number[], cfg: HistoryConfig, zone: string): boolean {
-  if (instants.length < cfg.rhythm_min_visits + 1) return false;
-  const width = Math.max(1000, cfg.rhythm_tolerance_s * 1000);
-  const count = new Map<number, number>();
-  for (const t of instants) {
-    const k = Math.floor(timeOfDay(t, zone) / width);
-    count.set(k, (count.get(k) ?? 0) + 1);
+  const n = instants.length;
+  if (n < cfg.rhythm_min_visits + 1) return false;
+  const tol = cfg.rhythm_tolerance_s * 1000;
+  const tod = new Float64Array(n);
+  for (let i = 0; i < n; i++) tod[i] = timeOfDay(instants[i], zone);
+  tod.sort();
+  // The most instants within one tolerance-wide stretch of the clock face (two pointers over the sorted times
+  // of day, the second lap shifted by a day for the wrap at midnight), and how many classes there are at least.
+  const at = (k: number) => (k < n ? tod[k] : tod[k - n] + DAY);
+  let best = 0;
+  for (let i = 0, j = 0; i < 2 * n; i++) {
+    while (at(i) - at(j) > tol) j++;
+    best = Math.max(best, Math.min(n, i - j + 1));
   }
-  const last = Math.floor((DAY - 1) / width);
-  for (const [k, c] of count) if (c + (count.get(k === last ? 0 : k + 1) ?? 0) >= cfg.rhythm_min_visits) return true;
-  return false;
+  let classes = 1;
+  for (let i = 1; i < n; i++) if (tod[i] - tod[i - 1] > tol) classes++;
+  // The dominant class holds at most `best` episodes, and there are at least `classes` episodes in all.
+  return best >= cfg.rhythm_min_visits && best >= cfg.rhythm_share * (classes - 2);
 }
 
 export interface HistoryResult {
@@ -292,10 +305,19 @@ export function checkHistory(
           buf[m++] = dl <= dr ? val[l--] : val[r++];
         }
         if (m < cfg.min_readings) continue;
+        // scale >= floor, and the median lies between the smallest and largest reading: a value within
+        // reach of all of them cannot be flagged, and needs no sorting (most values).
+        const reach = Math.min(cfg.z, cfg.z_transposed) * floor;
+        let lo = buf[0];
+        let hi = buf[0];
+        for (let k = 1; k < m; k++) {
+          if (buf[k] < lo) lo = buf[k];
+          else if (buf[k] > hi) hi = buf[k];
+        }
+        if (x >= hi - reach && x <= lo + reach) continue;
         sortPrefix(buf, m);
         const med = median(buf, m);
-        // scale >= floor: a value this close cannot be flagged, so its MAD is not needed (most values).
-        if (Math.abs(x - med) <= Math.min(cfg.z, cfg.z_transposed) * floor) continue;
+        if (Math.abs(x - med) <= reach) continue;
         for (let k = 0; k < m; k++) dev[k] = Math.abs(buf[k] - med);
         sortPrefix(dev, m);
         const scale = Math.max(1.4826 * median(dev, m), floor);
@@ -328,25 +350,40 @@ export function checkHistory(
  * What the store appends after this batch: every loaded, non-null value of each vital (flagged ones too:
  * the median and MAD shrug off a few, and a real, lasting change becomes the new baseline after about
  * readings / 2 visits instead of being flagged for ever), and every instant except those flagged
- * future_ts or flag_event_ts_history. Within the batch, the last row per (patient, series, instant) wins.
+ * future_ts or flag_event_ts_history. Within the batch, the last row per (patient, series, instant) wins, and
+ * only the newest `limits` rows per (patient, series) are returned: the store keeps no more than that anyway.
  * `keys[p]` is the store's key of the batch's patient p (patient_key in the pipeline).
  */
-export function historyAppends(b: RawBatch, keys: readonly string[]): HistoryAppend[] {
-  const out = new Map<string, HistoryAppend>();
+export function historyAppends(b: RawBatch, keys: readonly string[], limits: { readings: number; instants: number }): HistoryAppend[] {
   const suspectInstant = FLAG.future_ts | FLAG.flag_event_ts_history;
-  for (let i = 0; i < b.n; i++) {
-    const patientKey = keys[b.patientIdx[i]];
-    const atMs = b.eventMs[i];
-    let any = false;
-    for (const v of VITALS) {
-      const x = b[v][i];
-      if (Number.isNaN(x)) continue;
-      any = true;
-      out.set(`${patientKey}\u0000${v}\u0000${atMs}`, { patientKey, series: v, atMs, value: x });
+  const out: HistoryAppend[] = [];
+  const groups = rowsByPatient(b);
+  for (let p = 0; p < groups.length; p++) {
+    const rows = groups[p];
+    if (rows.length === 0) continue;
+    const patientKey = keys[p];
+    for (const series of [...VITALS, 'instant'] as const) {
+      const limit = series === 'instant' ? limits.instants : limits.readings;
+      const picked: HistoryAppend[] = [];
+      // Newest first; a later row at the same instant wins (rows are in time order, then line order).
+      for (let q = rows.length - 1; q >= 0 && picked.length < limit; q--) {
+        const i = rows[q];
+        const atMs = b.eventMs[i];
+        if (picked.length > 0 && picked[picked.length - 1].atMs === atMs) continue;
+        if (series === 'instant') {
+          const any = !Number.isNaN(b.systolic_bp[i]) || !Number.isNaN(b.diastolic_bp[i]) || !Number.isNaN(b.heart_rate[i]);
+          if (!any || b.flags[i] & suspectInstant) continue;
+          picked.push({ patientKey, series, atMs, value: null });
+        } else {
+          const x = b[series][i];
+          if (Number.isNaN(x)) continue;
+          picked.push({ patientKey, series, atMs, value: x });
+        }
+      }
+      for (let k = picked.length - 1; k >= 0; k--) out.push(picked[k]);
     }
-    if (any && !(b.flags[i] & suspectInstant)) out.set(`${patientKey}\u0000instant\u0000${atMs}`, { patientKey, series: 'instant', atMs, value: null });
   }
-  return [...out.values()];
+  return out;
 }
 
 /**

@@ -200,14 +200,16 @@ export function recountColumnFlags(metrics: readonly ColumnMetrics[], b: RawBatc
     const v = m.column as (typeof VITALS)[number];
     if (!VITALS.includes(v)) return m;
     const flagBits = FLAG[`flag_${v}`] | FLAG[`flag_${v}_history`];
+    const implausibleBit = FLAG[`implausible_${v}`];
+    const unitBit = FLAG[`unit_${v}`];
     let flagged = 0;
     let implausible = 0;
     let converted = 0;
     for (let i = 0; i < b.n; i++) {
       const f = b.flags[i];
       if (f & flagBits) flagged++;
-      if (f & FLAG[`implausible_${v}`]) implausible++;
-      if (f & FLAG[`unit_${v}`]) converted++;
+      if (f & implausibleBit) implausible++;
+      if (f & unitBit) converted++;
     }
     return { ...m, flagged, implausible, converted };
   });

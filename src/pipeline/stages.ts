@@ -89,6 +89,6 @@ export function cleanAndCheck(b: RawBatch, cfg: StageConfig, inputs: StageInputs
     },
     profile,
     drift: inputs.driftBaseline ? detectDrift(profile, inputs.driftBaseline, cfg.drift) : [],
-    historyAppends: inputs.patientKeys ? historyAppends(batch, inputs.patientKeys) : [],
+    historyAppends: inputs.patientKeys ? historyAppends(batch, inputs.patientKeys, cfg.history) : [],
   };
 }

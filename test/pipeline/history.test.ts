@@ -121,7 +121,7 @@ describe('history: what the store appends and keeps', () => {
       ['p2', '1970-01-01', '02134', '2024-01-03T10:00:00Z', '', '', ''], // nothing to append
     ]);
     b.flags[0] |= FLAG.flag_event_ts_history;
-    const rows = historyAppends(b, ['key-1', 'key-2']);
+    const rows = historyAppends(b, ['key-1', 'key-2'], { readings: 10, instants: 30 });
     const t = (d: string) => Date.parse(`2024-01-0${d}T10:00:00Z`);
     expect(rows).toEqual([
       { patientKey: 'key-1', series: 'systolic_bp', atMs: t('1'), value: 120 },
@@ -130,6 +130,14 @@ describe('history: what the store appends and keeps', () => {
       { patientKey: 'key-2', series: 'diastolic_bp', atMs: t('2'), value: 77 },
       { patientKey: 'key-2', series: 'instant', atMs: t('2'), value: null },
     ]);
+  });
+
+  it('returns only the newest N rows per patient and series (all a store would keep)', () => {
+    const b = batch(visits([120, 121, 122, 123, 124]));
+    const rows = historyAppends(b, ['k'], { readings: 2, instants: 3 });
+    expect(rows.filter((r) => r.series === 'systolic_bp').map((r) => r.value)).toEqual([123, 124]);
+    expect(rows.filter((r) => r.series === 'instant')).toHaveLength(3);
+    expect(rows.filter((r) => r.series === 'heart_rate')).toHaveLength(2);
   });
 
   it('HistoryBook keeps the newest N per patient and series, oldest first, whatever the order of appends', () => {
