@@ -1,20 +1,21 @@
-// Every test run gets a temporary folder of its own: TMPDIR points into it for the test workers and every process
-// they start, so os.tmpdir() in tests lands there. Teardown removes only that folder (MEDETL_KEEP_TEST_DIRS=1 keeps
-// it), never anyone else's: two suites running at once on one machine leave each other alone.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Every test makes its projects under os.tmpdir() with a "medetl-" prefix; after the run, the
+// ones made during it are removed (set MEDETL_KEEP_TEST_DIRS=1 to keep them for a post-mortem).
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export default function setup(): () => void {
-  const runDir = mkdtempSync(path.join(tmpdir(), 'medetl-run-'));
-  process.env.TMPDIR = runDir;
-  process.env.TMP = runDir;
-  process.env.TEMP = runDir;
+  const started = Date.now() - 1000;
   return () => {
-    if (process.env.MEDETL_KEEP_TEST_DIRS === '1') {
-      process.stderr.write(`test folders kept in ${runDir}\n`);
-      return;
+    if (process.env.MEDETL_KEEP_TEST_DIRS === '1') return;
+    for (const name of readdirSync(tmpdir())) {
+      if (!name.startsWith('medetl-')) continue;
+      const dir = path.join(tmpdir(), name);
+      try {
+        if (statSync(dir).birthtimeMs >= started || statSync(dir).ctimeMs >= started) rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // already gone, or not ours to remove
+      }
     }
-    rmSync(runDir, { recursive: true, force: true });
   };
 }
