@@ -13,7 +13,10 @@
 // Realism, roughly: ages follow the US age pyramid (a few 90+); blood pressure and heart rate depend
 // on age and sex (infants: high heart rate, low pressure); hypertension onset by age (~30% of adults,
 // more with age; about half treated later); chronic tachycardia in a few percent; symptom visits
-// raise heart rate a little; yearly mortality rises with age (DEATHDATE, nothing after it). Vitals
+// raise heart rate a little; yearly mortality rises with age (DEATHDATE, nothing after it); hospital
+// stays with daily vitals at the admission's time of day (a person's other visits keep their one time
+// of day, as in real Synthea output); births, moves in, out and within the state after the reference
+// time (about 1%, 3%, 3% and 4% a year). Vitals
 // come from wellness visits (well-child schedule for infants) and part of the other visits; a few
 // visits have only blood pressure or only heart rate. Non-vital observations (height, weight, BMI,
 // pain, respiratory rate, tobacco status, QALY/DALY/QOLS with an empty ENCOUNTER, cause of death)
