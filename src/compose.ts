@@ -22,6 +22,7 @@ import { ParquetRemasker, sweepRemaskTemps } from './sinks/parquet/rewrite.js';
 import { POWERBI_SINK, POWERBI_URL_VARIABLE, PowerBiSink } from './sinks/powerbi.js';
 import { biStep, revisePatients } from './stores/bi/step.js';
 import type { LedgerReader } from './stores/ledger.js';
+import { HistoryKeeper } from './stores/history.js';
 import { openConfiguredPostgresStore, openPostgresLedger, openPostgresOutbox } from './stores/postgres/store.js';
 import { SqliteInspector } from './stores/sqlite/inspect.js';
 import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
@@ -73,8 +74,10 @@ function outboxSinksOf(config: Config, log: Logger): OutboxSink[] {
 }
 
 /** Work inside every batch transaction (stores/steps.ts), in order. */
-function commitSteps(config: Config, age90: Age90Guard | null): CommitStep[] {
+function commitSteps(config: Config, age90: Age90Guard | null, history: HistoryKeeper | null): CommitStep[] {
   return [
+    // The patients' QC history (private state), as of this batch (stores/history.ts).
+    ...(history ? [history.step()] : []),
     // One profile and one key mode per store (privacy/store-profile.ts).
     storeProfileStep(config.deid.profile, config.deid.key_mode),
     // Patients who crossed 90: their earlier rows are masked again (privacy/age90.ts); the BI tables follow.
@@ -140,7 +143,8 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
     onRemaskCommitted: () => void opened!.reclaim?.(),
     revise: (tx, ctx, refs, change) => revisePatients(tx, ctx, refs, change),
   });
-  const { store, lock } = await openStoreForWriting(config, log, commitSteps(config, age90));
+  const history = config.history.enabled ? new HistoryKeeper({ readings: config.history.readings, instants: config.history.instants }) : null;
+  const { store, lock } = await openStoreForWriting(config, log, commitSteps(config, age90, history));
   opened = store;
   const release = () => lock?.release();
   process.on('exit', release);
@@ -163,7 +167,7 @@ export async function openWriter(config: Config, opts: { logFile?: string; log?:
     await age90.applyPendingRewrites();
     const outboxSinks = outboxSinksOf(config, log);
     const runner = new Runner({
-      config, key, log, store, fileSinks, outboxSinks, clock, privacy: { age90, vault: vault?.vault ?? null, attestations },
+      config, key, log, store, fileSinks, outboxSinks, clock, privacy: { age90, vault: vault?.vault ?? null, attestations }, history,
       preflight: async () => {
         if (lock) assertLockHeld(lock);
         await store.checkIdentity();
@@ -231,7 +235,7 @@ export async function openOutbox(config: Config, log: Logger): Promise<{ sink: O
 
 /** The release DDL of the commit steps (medetl audit allow-lists their tables, views and indexes). */
 export function releaseStepDdl(config: Config): string[] {
-  return [...commitSteps(config, null).flatMap((s) => s.ddl('sqlite')), ...AGE90_RELEASE_DDL];
+  return [...commitSteps(config, null, null).flatMap((s) => s.ddl('sqlite')), ...AGE90_RELEASE_DDL];
 }
 
 /** The release store as `medetl audit` reads it, or null when there is none yet. Read-only. */

@@ -150,6 +150,8 @@ export function drive(source: Source, runner: BatchRunner, o: DriveOptions): Dri
     if (r.status === 'quarantined') o.alerter.notify({ kind: 'quarantine', file: r.file, code: r.reason?.code ?? 'unknown', counts });
     // thresholds.action: flag -> loaded anyway, with warnings (rates over their limits)
     else if (r.status === 'loaded' && r.warnings?.length) o.alerter.notify({ kind: 'warning', file: r.file, code: 'qc_threshold_exceeded', counts });
+    // QC drift: this batch departed from the earlier ones (qc_drift holds which statistic, by how much)
+    if (r.status === 'loaded' && r.drift) o.alerter.notify({ kind: 'warning', file: r.file, code: 'qc_drift', counts: { ...counts, driftRows: r.drift } });
   };
 
   /** Retries ran out on a transient error: offer it again later; alert (environmental failures: once). */

@@ -44,6 +44,8 @@ import type { FileSink, StagedFiles } from './sinks/file-sink.js';
 import type { OutboxSink } from './sinks/outbox.js';
 import { writeRejects } from './sources/quarantine.js';
 import type { Delivery } from './sources/source.js';
+import type { HistoryKeeper } from './stores/history.js';
+import type { DriftBaseline } from './pipeline/drift.js';
 import { AlreadyCommittedError, type BatchTransaction, type ContentRef, type LedgerEntry, type OutboxWrite, type Store } from './stores/store.js';
 
 /** Rows per chunk: the store inserts them while the file sinks encode them (one Parquet row group each). */
@@ -59,6 +61,8 @@ export interface BatchResult extends BatchCounts {
   ms: number;
   reason?: { code: string; message: string };
   warnings?: string[];
+  /** QC drift rows this batch recorded (departures from the earlier batches). */
+  drift?: number;
   /** Where the file went, as it may be printed (its name through the name policy). */
   movedTo?: string;
 }
@@ -80,6 +84,8 @@ export interface RunnerParts {
   outboxSinks: readonly OutboxSink[];
   clock: Clock;
   privacy: PrivacyParts;
+  /** The patients' QC history in the store (config history.enabled), else null. */
+  history: HistoryKeeper | null;
   /** Checked before each batch: the output lock is still ours, the store is still the one we opened. */
   preflight?: () => Promise<void>;
 }
@@ -98,6 +104,15 @@ export function newBatchId(): string {
 /** Where a file went, as it may be printed. */
 function shown(movedTo: string | undefined): string | undefined {
   return movedTo === undefined ? undefined : safePath(movedTo);
+}
+
+/** The earlier batches as the drift baseline: the last `window` committed ones, oldest first. */
+async function driftBaseline(store: Store, window: number): Promise<DriftBaseline> {
+  const recent = (await store.ledger.batches({ newestFirst: true, limit: window })).reverse();
+  const metrics = await store.ledger.metrics(recent.map((b) => b.batchId));
+  return {
+    batches: recent.map((b) => ({ rows: b.loaded, flaggedRows: b.flagged, metrics: metrics.filter((m) => m.batchId === b.batchId) })),
+  };
 }
 
 /** A row-count estimate from the file size and the header's width (~10 bytes a field, +5%), capped. */
@@ -172,9 +187,26 @@ export class Runner {
       const fresh = filterRows(batch, await tx.markSeen(eventFingerprints(batch, key)));
       result.duplicates += batch.n - fresh.n;
 
-      // 3. clean + QC, then de-identification: the only way to a MaskedBatch.
-      const q = cleanAndCheck(fresh, config);
+      // 3. clean + QC (with the patients' own history and the earlier batches as baseline), then
+      // de-identification: the only way to a MaskedBatch.
+      const { privacy } = this.parts;
+      const patientKeys = privacy.vault ? await privacy.vault.tokens(fresh.patientIds) : fresh.patientIds.map((id) => patientKey(key, id));
+      const q = cleanAndCheck(fresh, config, {
+        nowMs: startedAtMs,
+        patientKeys: this.parts.history ? patientKeys : undefined,
+        history: this.parts.history ? await this.parts.history.load(store.privateSql(), patientKeys) : undefined,
+        driftBaseline: config.drift.enabled ? await driftBaseline(store, config.drift.window) : undefined,
+      });
       batch = q.batch;
+      if (q.rejects.length) {
+        // timestamp checks in reject mode: counted and written like the schema's rejects
+        b.rejects.push(...q.rejects);
+        b.rejects.sort((x, y) => x.line - y.line);
+        result.rejected = b.rejects.length;
+        result.rejectedByReason = countRejects(b.rejects);
+      }
+      this.parts.history?.stage(batchId, q.historyAppends);
+      result.drift = q.drift.length;
       checkAbort();
       result.loaded = batch.n;
       result.flagged = q.flaggedRows;
@@ -188,9 +220,7 @@ export class Runner {
         log.warn({ event: 'qc_threshold_warning', file: name, warnings }, 'batch thresholds exceeded (action: flag)');
       }
       result.batchId = batchId;
-      const { privacy } = this.parts;
       const keyMode = config.deid.key_mode;
-      const patientKeys = privacy.vault ? await privacy.vault.tokens(batch.patientIds) : batch.patientIds.map((id) => patientKey(key, id));
       const { prior, floorDay } = await privacy.age90.prior(patientKeys, tx.sql);
       const { masked, counts, facts } = deidentifyWithFacts(batch, {
         key, profile: config.deid.profile, zip3: config.zip3, batchId, nowMs: startedAtMs, zone: config.input.timezone, patientKeys, prior,
@@ -228,13 +258,14 @@ export class Runner {
         zip3TableHash: config.zip3.hash, rulesetVersion: DEID_RULESET_VERSION, warnings,
       };
       await tx.commit({
-        entry, metrics: q.metrics, outbox: this.outboxWrites(masked), drift: [], attestation,
+        entry, metrics: q.metrics, outbox: this.outboxWrites(masked), drift: q.drift, attestation,
         private: { sourceName: name, arrivedAtMs: d.arrivedAtMs, startedAtMs, committedAtMs: clock(), ms: Math.round(performance.now() - t0) },
       });
       tx = null;
     } catch (err) {
       await tx?.rollback().catch(() => undefined);
       if (result.batchId) this.parts.privacy.age90.discard(result.batchId);
+      if (tx) this.parts.history?.discard(tx.batchId);
       await Promise.all(staged.map((s) => s.abort().catch(() => undefined)));
       if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, result, content, t0);
       if (err instanceof AlreadyCommittedError) return this.skipped(d, err.batchId, t0); // another writer won the race

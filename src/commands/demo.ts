@@ -3,7 +3,7 @@
 // drained -> compact -> scorecard -> where the outputs are and how to open them in Power BI.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { formatScorecard, scoreRun, sumScorecards } from '../feed/score.js';
+import { formatScorecard, scoreRuns } from '../feed/score.js';
 import { compactParts } from '../sinks/parquet/compact.js';
 import { openLedger } from '../compose.js';
 import { runWatch } from '../run.js';
@@ -59,17 +59,17 @@ export function registerDemo(program: Command): void {
       out(`    ${rel(config.resolved.compactParquet)}: ${c.rows} rows from ${c.parts} part(s)`);
 
       out('5/5 scorecard: injected noise vs what QC caught in these runs');
-      const cards = [];
       const ledger = await openLedger(config);
-      for (const r of runs) {
-        try {
-          cards.push(await scoreRun(config, r.runDir, ledger));
-        } catch (err) {
-          out(`    ${path.basename(r.runDir)}: not scored (${(err as Error).message})`);
-        }
+      let card = null;
+      try {
+        // the runs in order, carrying each patient's history and the drift baseline as the store does
+        card = (await scoreRuns(config, runs.map((r) => r.runDir), ledger)).total;
+      } catch (err) {
+        out(`    not scored (${(err as Error).message})`);
+      } finally {
+        await ledger.close();
       }
-      await ledger.close();
-      if (cards.length) out(formatScorecard(sumScorecards(cards)).trimEnd().replace(/^/gm, '    '));
+      if (card) out(formatScorecard(card).trimEnd().replace(/^/gm, '    '));
 
       const s = await collectStatus(config);
       const q = Object.entries(s.quarantinedByReason).map(([k, v]) => `${k} ${v}`).join(', ');

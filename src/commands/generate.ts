@@ -12,8 +12,11 @@ import { action, configFrom, withConfigOption } from './common.js';
 export { generateBatch, mapToIncoming, resolveJar } from '../feed/batch.js';
 export type { GenerateBatchOptions, GenerateBatchResult } from '../feed/batch.js';
 
-export interface GenerateLoopOptions extends Omit<GenerateBatchOptions, 'seed' | 'now' | 'signal' | 'seq'> {
-  /** First batch's seed; batch i (0-based) uses seed + i. Default generate.seed. */
+export interface GenerateLoopOptions extends Omit<GenerateBatchOptions, 'seed' | 'now' | 'signal' | 'seq' | 'onPlan'> {
+  /**
+   * First batch's seed (a new stream unless it is the stream's next seed); later batches continue the stream
+   * (seed + 1 each). Default: continue the stream in synthea_stream/, or start one at generate.seed.
+   */
   seed?: number;
   /** Number of batches; Infinity = until stopped. Default 1. */
   batches?: number;
@@ -25,7 +28,9 @@ export interface GenerateLoopOptions extends Omit<GenerateBatchOptions, 'seed' |
   killSignal?: AbortSignal;
   /** Called after each batch. */
   onBatch?: (r: GenerateBatchResult, index: number) => void;
-  /** Clock for batch times (tests). */
+  /** Called when the first batch is planned: "continuing from batch 7 (seed 48)" or "starting a new stream ...". */
+  onStart?: (message: string) => void;
+  /** The clock (default: MEDETL_NOW from the config's environment, else the system clock). */
   now?: () => Date;
 }
 
@@ -45,13 +50,14 @@ function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
 /** Run batches one after another; returns what was written. Usable by `medetl demo`. */
 export async function generateBatches(config: Config, opts: GenerateLoopOptions = {}): Promise<GenerateBatchResult[]> {
   const clock = clockFrom(config.env); // MEDETL_NOW pins the batch times too
-  const { batches = 1, everyMs = 0, signal, killSignal, onBatch, now = () => new Date(clock()), ...rest } = opts;
-  const seed0 = opts.seed ?? config.generate.seed;
+  const { batches = 1, everyMs = 0, signal, killSignal, onBatch, onStart, now = () => new Date(clock()), seed, ...rest } = opts;
   const results: GenerateBatchResult[] = [];
   let seq = 1;
   for (let i = 0; i < batches && !signal?.aborted; i++) {
     const started = Date.now();
-    const r = await generateBatch(config, { ...rest, seed: seed0 + i, now: now(), seq, signal: killSignal });
+    const r = await generateBatch(config, {
+      ...rest, seed: i === 0 ? seed : undefined, now: now(), seq, signal: killSignal, onPlan: i === 0 ? onStart : undefined,
+    });
     seq = r.seq + 1;
     results.push(r);
     onBatch?.(r, i);
@@ -105,7 +111,9 @@ export function registerGenerate(program: Command): void {
       .summary('Synthea (jar or built-in) + noise with ground truth -> events files in incoming/')
       .description(
         'generate Synthea batches (SYNTHEA_JAR / generate.synthea_jar, else the built-in generator), inject noise with a ' +
-          'ground-truth manifest (synthea_stream/run_*/), and drop mapped events files into incoming/',
+          'ground-truth manifest (synthea_stream/run_*/), and drop mapped events files into incoming/. Each run continues ' +
+          'the stream where the last one stopped (synthea_stream/stream.json): the built-in generator follows one ' +
+          'population, each batch carrying generate.days_per_batch more simulated days.',
       )
       .option('--batches <n>', 'number of batches (default 1; with --every: until stopped)', intArg('--batches', 1))
       .option('--every <duration>', 'start a batch every duration (e.g. 20s, 2m) until Ctrl+C / SIGTERM', (v) => {
@@ -116,7 +124,7 @@ export function registerGenerate(program: Command): void {
         }
       })
       .option('--patients <n>', 'people per batch (default generate.patients)', intArg('--patients', 1))
-      .option('--seed <n>', 'seed of the first batch; +1 per batch (default generate.seed)', intArg('--seed', Number.MIN_SAFE_INTEGER))
+      .option('--seed <n>', 'start a new stream at this seed; +1 per batch (default: continue the stream, else generate.seed)', intArg('--seed', Number.MIN_SAFE_INTEGER))
       .option('--state <name>', 'US state (default generate.state)')
       .option('--city <name>', 'city in the state (default generate.city: any)')
       .option('--noise <profile>', `noise profile: ${NOISE_PROFILES.join(' | ')} (default generate.noise)`, (v) => {
@@ -125,7 +133,7 @@ export function registerGenerate(program: Command): void {
       })
       .option('--out <dir>', 'folder for the events files (default paths.incoming)')
       .option('--jar <path>', 'Synthea jar for this run (overrides SYNTHEA_JAR and generate.synthea_jar)')
-      .option('--follow', 'real Synthea: follow the same population over time (snapshot saved once, then reloaded with the clock moved forward)'),
+      .option('--follow', 'real Synthea: follow the same population over time (snapshot saved once, then reloaded with the clock moved forward); the built-in generator always does'),
   ).action(
     action(async (opts: GenerateCliOptions) => {
       const config = configFrom(opts);
@@ -160,6 +168,7 @@ export function registerGenerate(program: Command): void {
           follow: opts.follow,
           signal: stop.signal,
           killSignal: kill.signal,
+          onStart: (message) => process.stdout.write(`${message}\n`),
           onBatch: (r, i) => process.stdout.write(describeBatch(r, i, total)),
         });
         if (stop.signal.aborted) process.stdout.write(`stopped after ${results.length} batch${results.length === 1 ? '' : 'es'}\n`);

@@ -28,6 +28,18 @@ export const inputSchema = z
   })
   .strict();
 
+/** "90s", "15m", "1h", "2d", or a number of seconds -> milliseconds (>= 0). */
+const duration = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return Math.round(v * 1000);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 15m, 1h or 2d' });
+    return z.NEVER;
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+});
+
 export const cleanSchema = z
   .object({
     ranges: z
@@ -38,6 +50,16 @@ export const cleanSchema = z
       })
       .strict()
       .default({ systolic_bp: [50, 260], diastolic_bp: [25, 160], heart_rate: [20, 250] }),
+    /** A value outside its range: null (flag implausible_<column>) or clip (to the limit, flag clip_<column>). YAML null means null. */
+    out_of_range: z.preprocess((v) => (v === null ? 'null' : v), z.enum(['null', 'clip'])).default('null'),
+    /** Blood pressure in kPa and heart rate in Hz converted when only the converted value is plausible. */
+    unit_repair: z.boolean().default(true),
+    /** Systolic/diastolic exchanged: swap back when unambiguous (else flag_bp_order). */
+    swap_repair: z.boolean().default(true),
+    /** An event later than the processing instant by more than this is future_ts. */
+    future_tolerance: duration.default(3_600_000),
+    future_ts: z.enum(['flag', 'reject']).default('flag'),
+    dob_after_event: z.enum(['flag', 'reject']).default('flag'),
   })
   .strict();
 
@@ -62,6 +84,69 @@ export const rulesSchema = z
     max_pulse_pressure: z.number().default(120),
   })
   .strict();
+
+const perVital = (sys: number, dia: number, hr: number) =>
+  z
+    .object({ systolic_bp: z.number().positive().default(sys), diastolic_bp: z.number().positive().default(dia), heart_rate: z.number().positive().default(hr) })
+    .strict()
+    .default({ systolic_bp: sys, diastolic_bp: dia, heart_rate: hr });
+
+export const historySchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Readings per patient and vital the store keeps (and hands back), newest last. */
+    readings: z.number().int().min(3).max(100).default(10),
+    /** Event instants per patient the store keeps, for the time-of-day rhythm. */
+    instants: z.number().int().min(3).max(200).default(30),
+    /** Fewer other readings than this (within window_days): the value is not judged. */
+    min_readings: z.number().int().min(2).default(2),
+    /** Only readings this recent count towards a patient's baseline. */
+    window_days: z.number().positive().default(1095),
+    /** |x - median| / scale above this: flag_<column>_history. scale = max(1.4826 * MAD, mad_floor). */
+    z: z.number().positive().default(5),
+    /** A lower bar for a value that one transposition of two adjacent digits brings back to the baseline (within half a scale). */
+    z_transposed: z.number().positive().default(3),
+    /** Smallest scale (same unit as the vital): a patient with very steady readings is not flagged for ordinary noise. */
+    mad_floor: perVital(6, 4.5, 6),
+    /** Time-of-day rhythm check of the event instant (flag_event_ts_history). */
+    rhythm: z.boolean().default(true),
+    /** Earlier visits (episodes) at the patient's usual time of day needed before the rhythm is judged. */
+    rhythm_min_visits: z.number().int().min(2).default(3),
+    /** Share of the patient's other episodes that must sit at one time of day. */
+    rhythm_share: fraction.default(0.6),
+    /** Two instants closer than this in time of day are at "the same time of day". */
+    rhythm_tolerance_s: z.number().int().min(0).default(60),
+    /** Readings at the same time of day within this many days form one episode (a hospital stay). */
+    episode_days: z.number().positive().default(3),
+  })
+  .strict();
+
+export const driftSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** The rolling baseline: this many earlier batches (the store hands back the last ones). */
+    window: z.number().int().min(2).default(20),
+    /** No judgement before this many earlier batches. */
+    min_batches: z.number().int().min(2).default(5),
+    /** |observed - baseline| / scale above this: a drift row with severity warn. */
+    warn_z: z.number().positive().default(4.5),
+    /** ... above this: severity alert. */
+    alert_z: z.number().positive().default(7),
+    /** Smallest departure worth a row, per statistic (same units as the statistic). */
+    min_change: z
+      .object({
+        median: z.number().min(0).default(3),
+        iqr: z.number().min(0).default(4),
+        null_rate: fraction.default(0.02),
+        flag_rate: fraction.default(0.02),
+        /** A share of the baseline row count. */
+        row_count: fraction.default(0.25),
+      })
+      .strict()
+      .default({ median: 3, iqr: 4, null_rate: 0.02, flag_rate: 0.02, row_count: 0.25 }),
+  })
+  .strict()
+  .refine((d) => d.alert_z >= d.warn_z, { message: 'alert_z must not be below warn_z', path: ['alert_z'] });
 
 export const thresholdsSchema = z
   .object({
@@ -177,8 +262,12 @@ export const generateSchema = z
     noise_rates: noiseRatesSchema.default({}),
     /** Path to a Synthea jar; SYNTHEA_JAR in .env overrides it. null = built-in generator. */
     synthea_jar: z.string().nullable().default(null),
-    /** Follow one population over time (real Synthea only): save it once, reload it with the clock moved forward. */
+    /** Real Synthea: follow one population over time (save it once, reload it with the clock moved forward). The built-in generator always follows. */
     follow: z.boolean().default(false),
+    /** Built-in generator: simulated days each later batch covers (the first carries years_of_history). */
+    days_per_batch: z.number().positive().default(30),
+    /** Built-in generator: a new stream's first batch ends this many days before the clock, so later batches fill the gap. */
+    start_days_ago: z.number().min(0).default(365),
   })
   .strict()
   .refine((g) => g.min_age <= g.max_age, { message: 'min_age must not be above max_age', path: ['min_age'] });
@@ -255,6 +344,8 @@ export const configSchema = z
     clean: cleanSchema.default(cleanSchema.parse({})),
     outliers: outliersSchema.default(outliersSchema.parse({})),
     rules: rulesSchema.default(rulesSchema.parse({})),
+    history: historySchema.default(historySchema.parse({})),
+    drift: driftSchema.default(driftSchema.parse({})),
     thresholds: thresholdsSchema.default(thresholdsSchema.parse({})),
     deid: deidSchema.default(deidSchema.parse({})),
     /** Replaced by deid.zip3_table; read only to say so (config/load.ts). */

@@ -6,16 +6,20 @@ import { UserError } from '../core/errors.js';
 import type { Config } from '../config/load.js';
 import { ensureDir } from '../core/fsx.js';
 import { formatEvents, writeEventsFile, writeViaTmp } from './events.js';
-import { generateSynthea, writeSyntheaCsv, type GeneratorStats } from './generator.js';
+import { followPopulation, writeSyntheaCsv, type GeneratorOptions, type GeneratorStats, type Population } from './generator.js';
 import { appendManifest, buildLineage, countByKind, writeLineage } from './manifest.js';
 import { mapVitals, readSynthea, type MapStats } from './mapper.js';
 import { applyEventsNoise, applySyntheaNoise, NOISE_KINDS, NOISE_PROFILES, noiseRates, type NoiseKind, type NoiseRates } from './noise.js';
 import { Rng } from './random.js';
 import { eventsFileName, freeSeq, runDirName, stampOf } from './stamp.js';
+import { describePlan, planBatch, readStream, stateAfter, writeStream, type BatchPlan, type PopulationSpec } from './stream.js';
 import { checkJar, runSynthea } from './synthea.js';
 
 export interface GenerateBatchOptions {
-  /** Seed of this batch (the caller advances it per batch); default generate.seed. */
+  /**
+   * Seed of this batch. Default: the stream's next seed (synthea_stream/stream.json), or generate.seed for a
+   * new stream. A seed other than the stream's next one starts a new stream (a new population).
+   */
   seed?: number;
   patients?: number;
   state?: string;
@@ -27,16 +31,18 @@ export interface GenerateBatchOptions {
   noise?: string;
   /** Folder for the events file; default paths.incoming. */
   out?: string;
-  /** Batch time: names the files and is the built-in generator's reference time. Default: now. */
+  /** The clock: names the files and moves the stream (MEDETL_NOW pins it). Default: now. */
   now?: Date;
   /** First sequence number to try for the names (the next free one is used). Default 1. */
   seq?: number;
   /** Synthea jar; undefined = SYNTHEA_JAR from the environment/.env, then generate.synthea_jar; null = built-in. */
   jar?: string | null;
-  /** Follow the same population over time (real Synthea only); default generate.follow. */
+  /** Real Synthea: follow the same population over time; default generate.follow. (The built-in generator always does.) */
   follow?: boolean;
   /** Stops a running Synthea child (the built-in generator is quick and is not interrupted). */
   signal?: AbortSignal;
+  /** Called once the batch is planned, before anything is generated, with describePlan()'s message. */
+  onPlan?: (message: string, plan: BatchPlan) => void;
 }
 
 export interface GenerateBatchResult {
@@ -52,6 +58,10 @@ export interface GenerateBatchResult {
   injectedByKind: Record<NoiseKind, number>;
   engine: 'builtin' | 'synthea';
   seed: number;
+  /** Where the batch sits in the stream, and whether it continued an earlier one. */
+  stream: BatchPlan;
+  /** "continuing from batch 7 (seed 48)" / "starting a new stream at batch 1 (seed 42)". */
+  streamMessage: string;
   stamp: string;
   seq: number;
   manifestFile: string;
@@ -77,6 +87,14 @@ export function resolveJar(config: Config, override?: string | null): { jar: str
   return null;
 }
 
+/** The last population followed in this process: a run of many batches draws everyone's life once. */
+let lastPopulation: { key: string; population: Population } | null = null;
+function populationOf(o: Omit<GeneratorOptions, 'window'>): Population {
+  const key = JSON.stringify({ ...o, referenceTime: o.referenceTime.getTime() });
+  if (lastPopulation?.key !== key) lastPopulation = { key, population: followPopulation(o) };
+  return lastPopulation.population;
+}
+
 export const POPULATION_FILE = 'population.bin';
 const POPULATION_META = 'population.json';
 
@@ -92,7 +110,6 @@ export function populationSnapshot(stream: string, now: Date): { file: string; m
 
 export async function generateBatch(config: Config, opts: GenerateBatchOptions = {}): Promise<GenerateBatchResult> {
   const g = config.generate;
-  const seed = opts.seed ?? g.seed;
   const patients = opts.patients ?? g.patients;
   const state = opts.state ?? g.state;
   const city = opts.city === undefined ? g.city : opts.city;
@@ -103,7 +120,7 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
   if (!(NOISE_PROFILES as readonly string[]).includes(profile)) {
     throw new UserError(`noise profile must be one of ${NOISE_PROFILES.join(', ')}, got ${JSON.stringify(profile)}`);
   }
-  if (!Number.isSafeInteger(seed)) throw new UserError(`seed must be a whole number, got ${seed}`);
+  if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) throw new UserError(`seed must be a whole number, got ${opts.seed}`);
   if (!Number.isInteger(patients) || patients < 1) throw new UserError(`patients must be a whole number >= 1, got ${patients}`);
   const rates: NoiseRates = noiseRates(profile, g.noise_rates ?? {});
   const incoming = path.resolve(opts.out ?? config.resolved.incoming);
@@ -115,15 +132,17 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
   if (isInside(incoming, config.resolved.maskedOut)) throw new UserError('the events folder must not be under paths.masked_out: events files hold raw data');
   const jar = resolveJar(config, opts.jar);
   if (jar) checkJar(jar.jar, jar.from);
-  const follow = opts.follow ?? g.follow;
-  if (follow && !jar) {
-    throw new UserError('--follow (generate.follow) needs the real Synthea jar (SYNTHEA_JAR): the built-in generator makes a new history each batch');
-  }
+  const follow = (opts.follow ?? g.follow) && jar !== null;
 
   const now = opts.now ?? new Date();
   const stamp = stampOf(now);
   ensureDir(stream);
   ensureDir(incoming);
+  const engine = jar ? 'synthea' : 'builtin';
+  const population: PopulationSpec = { patients, state, city, min_age: minAge, max_age: maxAge, years_of_history: yearsOfHistory };
+  const plan = planBatch(readStream(stream), { engine, population, seed: opts.seed, defaultSeed: g.seed }, now.getTime(), g);
+  const seed = plan.seed;
+  opts.onPlan?.(describePlan(plan), plan);
   // Claim the run folder with a non-recursive mkdir, so two producers never share a name.
   let seq = freeSeq(stamp, opts.seq ?? 1, [incoming, config.resolved.archive], stream);
   let runDir: string;
@@ -148,7 +167,9 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
     });
     if (snap?.mode === 'save') writeFileSync(path.join(stream, POPULATION_META), `${JSON.stringify({ saved_at: now.toISOString(), seed })}\n`);
   } else {
-    const gen = generateSynthea({ patients, seed, state, city, minAge, maxAge, yearsOfHistory, referenceTime: now });
+    const gen = populationOf({
+      patients, seed: plan.populationSeed, state, city, minAge, maxAge, yearsOfHistory, referenceTime: new Date(plan.referenceMs),
+    }).export(plan.window ?? undefined);
     await writeSyntheaCsv(csvDir, gen);
     generatorStats = gen.stats;
   }
@@ -177,9 +198,20 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
     engine: jar ? 'synthea' : 'builtin',
     jar: jar?.jar ?? null,
     seed,
+    stream_batch: plan.batch,
+    continued: plan.continuing,
+    population_seed: jar ? null : plan.populationSeed,
+    /** The clock the batch was made at (MEDETL_NOW or the system clock). */
+    made_at: now.toISOString(),
+    /** Built-in: the population's reference time, and the window of simulated time this batch exports. */
+    reference_time: jar ? now.toISOString() : new Date(plan.referenceMs).toISOString(),
+    window: plan.window
+      ? { from: new Date(plan.window.fromMs).toISOString(), to: new Date(plan.window.toMs).toISOString() }
+      : jar
+        ? null
+        : { from: new Date(plan.referenceMs - yearsOfHistory * 365.2425 * 86_400_000).toISOString(), to: new Date(plan.referenceMs).toISOString() },
     stamp,
     seq,
-    reference_time: now.toISOString(),
     patients,
     state,
     city,
@@ -198,6 +230,9 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
   };
   await writeViaTmp(path.join(runDir, 'batch.json'), `${JSON.stringify(summary, null, 2)}\n`);
   const eventsFile = await writeEventsFile(incoming, stamp, seq, text.text);
+  // Last: a crash before this line makes the next run regenerate the same batch (same bytes: skipped as
+  // already loaded), never skip one.
+  await writeStream(stream, stateAfter(plan, { engine, population }));
   return {
     runDir,
     csvDir,
@@ -205,8 +240,10 @@ export async function generateBatch(config: Config, opts: GenerateBatchOptions =
     rows: ev.rows.length,
     injected: entries.length,
     injectedByKind,
-    engine: jar ? 'synthea' : 'builtin',
+    engine,
     seed,
+    stream: plan,
+    streamMessage: describePlan(plan),
     stamp,
     seq,
     manifestFile,

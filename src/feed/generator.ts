@@ -1,12 +1,22 @@
 // Built-in generator: writes patients.csv, encounters.csv and observations.csv in the format of
 // current Synthea (v3.3+/v3.4 headers, ids, timestamps, codes, units and descriptions as Synthea
 // writes them), for when no Synthea jar is configured. Deterministic: the output is a function of
-// the options alone (seeded PRNG, reference time passed in, no clock, no Math.random).
+// the options alone (seeded PRNG, reference time and window passed in, no clock, no Math.random).
+//
+// One population over time, as Synthea does with a saved population: the people are a function of
+// the seed and the reference time, and each person's whole life (visits, vitals, death, moves) is
+// drawn from that person's own random stream, independent of the window asked for. The first batch
+// exports the years_of_history before the reference time; a later batch exports what happened in its
+// window (the same people's new encounters, plus people born or moved in during it, and deaths and
+// move-outs in it). A batch never repeats an earlier window's events.
 //
 // Realism, roughly: ages follow the US age pyramid (a few 90+); blood pressure and heart rate depend
 // on age and sex (infants: high heart rate, low pressure); hypertension onset by age (~30% of adults,
 // more with age; about half treated later); chronic tachycardia in a few percent; symptom visits
-// raise heart rate a little; yearly mortality rises with age (DEATHDATE, nothing after it). Vitals
+// raise heart rate a little; yearly mortality rises with age (DEATHDATE, nothing after it); hospital
+// stays with daily vitals at the admission's time of day (a person's other visits keep their one time
+// of day, as in real Synthea output); births, moves in, out and within the state after the reference
+// time (about 1%, 3%, 3% and 4% a year). Vitals
 // come from wellness visits (well-child schedule for infants) and part of the other visits; a few
 // visits have only blood pressure or only heart rate. Non-vital observations (height, weight, BMI,
 // pain, respiratory rate, tobacco status, QALY/DALY/QOLS with an empty ENCOUNTER, cause of death)
@@ -30,8 +40,13 @@ export interface GeneratorOptions {
   maxAge: number;
   /** Encounters span this many years before the reference time (Synthea's exporter.years_of_history). */
   yearsOfHistory: number;
-  /** The simulation's "now": no encounter after it; ages are counted at it. */
+  /** The population's reference time: the initial residents' ages are counted here; the first batch ends here. */
   referenceTime: Date;
+  /**
+   * Follow the population: export what happened in (fromMs, toMs] (fromMs >= the reference time for a later
+   * batch). Default: the first batch, (referenceTime - yearsOfHistory, referenceTime].
+   */
+  window?: { fromMs: number; toMs: number };
 }
 
 export interface GeneratorStats {
@@ -48,6 +63,13 @@ export interface GeneratorStats {
   restrictedZip3: number;
   leadingZeroZip: number;
   placeholderZip: number;
+  /** In the window: people born, moved in, moved away (no encounters after), moved within the area (new address). */
+  births: number;
+  movedIn: number;
+  movedOut: number;
+  movedLocally: number;
+  /** Hospital stays with daily vitals (at the admission's own time of day) in the window. */
+  inpatientStays: number;
 }
 
 export interface GeneratedSynthea {
@@ -173,6 +195,7 @@ const V_HTN_FOLLOWUP: VisitType = {
   cls: 'ambulatory', code: '390906007', desc: 'Follow-up encounter (procedure)', cost: '85.55', minutes: [15, 30],
   reason: [['59621000', 'Essential hypertension (disorder)']],
 };
+const V_INPATIENT: VisitType = { cls: 'inpatient', code: '32485007', desc: 'Hospital admission (procedure)', cost: '106.16', minutes: [1380, 1380] };
 const V_DEATH: VisitType = { cls: 'wellness', code: '308646001', desc: 'Death Certification', cost: '136.80', minutes: [15, 15] };
 const CAUSES_OF_DEATH = [
   'Myocardial infarction (disorder)',
@@ -192,6 +215,8 @@ interface Visit {
   type: VisitType;
   vitals: VitalSet;
   symptomatic: boolean;
+  /** Hospital stays: daily readings at the admission's time of day (not the person's usual one). */
+  ownTime?: boolean;
 }
 
 // ---- people -------------------------------------------------------------------------------------
@@ -289,6 +314,12 @@ function otherVisits(p: Person, from: number, to: number, rng: Rng): Visit[] {
         out.push({ ms, type: V_HTN_FOLLOWUP, vitals: rng.chance(0.3) ? 'bp' : 'bp_hr', symptomatic: false });
       }
     }
+    // A hospital stay: vitals every day at the admission's time of day (as real Synthea writes them).
+    if (rng.chance(a >= 65 ? 0.06 : a < 1 ? 0.02 : 0.015)) {
+      const start = Math.floor((t + rng.range(0, YEAR)) / DAY) * DAY + rng.int(0, 86_399) * 1000;
+      const days = rng.int(2, 7);
+      for (let d = 0; d < days; d++) out.push({ ms: start + d * DAY, type: V_INPATIENT, vitals: 'bp_hr', symptomatic: true, ownTime: true });
+    }
   }
   return out;
 }
@@ -319,7 +350,78 @@ function resolvePlace(state: string, city: string | null): { stateInfo: (typeof 
   return { stateInfo, city: found };
 }
 
+// ---- population dynamics -------------------------------------------------------------------------
+
+/** Per person and year: births into the population, people moving in, moving away, moving within the area. */
+const BIRTH_RATE = 0.011;
+const MOVE_IN_RATE = 0.03;
+const MOVE_OUT_RATE = 0.03;
+const LOCAL_MOVE_RATE = 0.04;
+/** A person's life is drawn this far past the reference time (every window must end before it). */
+const HORIZON_YEARS = 40;
+
+type Origin = 'resident' | 'birth' | 'move_in';
+
+interface Member {
+  p: Person;
+  index: number;
+  origin: Origin;
+  /** When the person joined the population (born or moved in); -Infinity for the initial residents. */
+  arriveMs: number;
+  /** Moved away at this instant (no encounters after it); Infinity when never. */
+  leaveMs: number;
+  tod: number;
+  home: Home;
+  fips: string;
+  zip: string;
+  /** A move within the area: the new address from moveMs. */
+  move: { ms: number; home: Home; fips: string; zip: string } | null;
+  /** Fixed at creation (names, ids, money) so that every batch writes the same person the same way. */
+  line: (deathMs: number | null, moved: boolean) => string;
+  visits: Visit[];
+  visitRoot: Rng;
+  primary: { org: string; providers: string[] };
+  provider: string;
+  payerIndex: number;
+}
+
+function homeFor(rng: Rng, place: { stateInfo: (typeof STATES)[number]; city: City | null }): { home: Home; fips: string; zip: string } {
+  let home: Home;
+  if (place.city === null && rng.chance(0.03)) {
+    home = rng.pick(RESTRICTED_HOMES);
+  } else {
+    const city = place.city ?? rng.weighted(place.stateInfo.cities.map((x) => [x, x.pop] as const));
+    home = { city: city.name, state: place.stateInfo.name, county: city.county, fips: city.fips, zip: rng.pick(city.zips), lat: city.lat, lon: city.lon };
+  }
+  let fips = home.fips;
+  let zip = home.zip;
+  if (rng.chance(0.02)) {
+    // Synthea's placeholder when it has no ZIP for the city.
+    zip = '00000';
+    fips = '';
+  }
+  return { home, fips, zip };
+}
+
+function exponentialYears(rng: Rng, ratePerYear: number): number {
+  return (-Math.log(1 - rng.next()) / ratePerYear) * YEAR;
+}
+
+/** A population followed over time: export any window of it (the same people, the same lives). */
+export interface Population {
+  export(window?: { fromMs: number; toMs: number }): GeneratedSynthea;
+}
+
 export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
+  return followPopulation(opts).export(opts.window);
+}
+
+/**
+ * The population of `opts` (its window is ignored): residents at the reference time, then arrivals drawn
+ * lazily as later windows need them. Exporting a window from one object or from a fresh one gives the same
+ * bytes; keeping the object saves re-drawing everyone's life for every batch of a long run.
+ */
+export function followPopulation(opts: Omit<GeneratorOptions, 'window'>): Population {
   if (!Number.isInteger(opts.patients) || opts.patients < 1) throw new UserError(`patients must be a whole number >= 1, got ${opts.patients}`);
   if (opts.minAge < 0 || opts.maxAge < opts.minAge) {
     throw new UserError(`ages must satisfy 0 <= min_age <= max_age, got ${opts.minAge}-${opts.maxAge}`);
@@ -330,8 +432,9 @@ export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
   const place = resolvePlace(opts.state, opts.city);
   const root = new Rng(opts.seed);
   const n = opts.patients;
-  const windowStart = ref - opts.yearsOfHistory * YEAR;
-  // A batch of 20+ always shows the rare cases: one person aged 90+ and one death in the window.
+  const historyStart = ref - opts.yearsOfHistory * YEAR;
+  const horizon = ref + HORIZON_YEARS * YEAR;
+  // A population of 20+ always shows the rare cases: one person aged 90+ and one death in the first batch.
   const forceOld = n >= 20 && opts.maxAge >= 90 ? root.int(0, n - 1) : -1;
   let forceDeath = n >= 20 ? root.int(0, n - 1) : -1;
   if (forceDeath === forceOld) forceDeath = (forceDeath + 1) % n;
@@ -341,24 +444,33 @@ export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
   const hospital = { org: orgRng.uuidLike(), providers: [orgRng.uuidLike(), orgRng.uuidLike()] };
   const payers = Array.from({ length: 5 }, () => orgRng.uuidLike());
   const medicare = orgRng.uuidLike();
+  const mixBase = root.fork('interleave');
+  const arrivalsRng = root.fork('arrivals');
 
-  const stats: GeneratorStats = {
-    patients: n, deceased: 0, aged90plus: 0, adults: 0, hypertensiveAdults: 0, tachycardic: 0, encounters: 0, observations: 0,
-    vitalTimestamps: 0, restrictedZip3: 0, leadingZeroZip: 0, placeholderZip: 0,
-  };
-  const patientLines: string[] = [];
-  const encounterRuns: string[][] = [];
-  const observationRuns: string[][] = [];
-
-  for (let i = 0; i < n; i++) {
-    const rng = root.fork(`patient-${i}`);
+  /** One person's whole life, from their own stream: the same whatever the window. */
+  const makeMember = (index: number, rng: Rng, origin: Origin, arriveAt: number): Member => {
     const male = !rng.chance(0.51);
-    let age = sampleAge(rng, opts.minAge, opts.maxAge);
-    if (i === forceOld) age = rng.int(Math.max(90, opts.minAge), Math.min(104, Math.max(90, opts.maxAge)));
-    // Synthea keeps one time of day per person (its clock steps from the birth instant).
-    const tod = rng.int(0, 86_399) * 1000;
-    const birthDay = Math.floor((ref - (age + rng.range(0.002, 0.998)) * YEAR) / DAY) * DAY;
-    const birthMs = birthDay + tod;
+    let birthMs: number;
+    let tod: number;
+    if (origin === 'birth') {
+      birthMs = arriveAt;
+      tod = ((arriveAt % DAY) + DAY) % DAY;
+    } else {
+      let age: number;
+      if (origin === 'resident') {
+        age = sampleAge(rng, opts.minAge, opts.maxAge);
+        if (index === forceOld) age = rng.int(Math.max(90, opts.minAge), Math.min(104, Math.max(90, opts.maxAge)));
+      } else {
+        // Movers are mostly young adults and their children.
+        const band = rng.weighted([[0, 22], [18, 55], [45, 15], [65, 8]] as const);
+        age = band === 0 ? rng.int(0, 17) : band === 18 ? rng.int(18, 44) : band === 45 ? rng.int(45, 64) : rng.int(65, 90);
+      }
+      // Synthea keeps one time of day per person (its clock steps from the birth instant).
+      tod = rng.int(0, 86_399) * 1000;
+      const at = origin === 'resident' ? ref : arriveAt;
+      const birthDay = Math.floor((at - (age + rng.range(0.002, 0.998)) * YEAR) / DAY) * DAY;
+      birthMs = birthDay + tod;
+    }
     const p: Person = {
       id: rng.uuidLike(),
       male,
@@ -386,180 +498,257 @@ export function generateSynthea(opts: GeneratorOptions): GeneratedSynthea {
     }
     if (p.htnOnsetAge !== null && rng.chance(0.55)) p.treatAfterYears = rng.range(0.5, 2.5);
     p.smoking = rng.weighted([['never', 60], ['ex', 25], ['daily', 15]] as const);
-    // Death: yearly hazard over the history window; one forced in batches of 20+.
-    const visibleFrom = Math.max(birthMs, windowStart);
-    for (let t = visibleFrom; t < ref; t += YEAR) {
+    const arriveMs = origin === 'resident' ? -Infinity : arriveAt;
+    const visibleFrom = Math.max(birthMs, historyStart, arriveMs);
+    // Death: yearly hazard from the first visible instant to the horizon; one forced in the first batch of 20+.
+    for (let t = visibleFrom; t < horizon; t += YEAR) {
       if (rng.chance(mortality(yearsAt(p, t)))) {
         const d = t + rng.range(0, YEAR);
-        if (d < ref - DAY) p.deathMs = d;
+        if (d < horizon) p.deathMs = d;
         break;
       }
     }
-    if (i === forceDeath && p.deathMs === null) {
-      const lo = Math.max(windowStart, birthMs + 60 * DAY);
+    if (index === forceDeath && origin === 'resident' && (p.deathMs === null || p.deathMs >= ref - 7 * DAY)) {
+      const lo = Math.max(historyStart, birthMs + 60 * DAY);
       if (lo < ref - 7 * DAY) p.deathMs = lo + rng.range(0, ref - 7 * DAY - lo);
     }
     if (p.deathMs !== null) p.deathMs = Math.floor(p.deathMs / DAY) * DAY + tod;
-    const endMs = p.deathMs ?? ref;
-    const finalAge = yearsAt(p, endMs);
-    if (p.deathMs !== null) stats.deceased++;
-    if (finalAge >= 90) stats.aged90plus++;
-    if (finalAge >= 18) {
-      stats.adults++;
-      if (hasHtn(p, finalAge)) stats.hypertensiveAdults++;
-    }
-    if (p.tachy && finalAge >= 12) stats.tachycardic++;
+    // Moving away, and moving within the area, after the reference time (or after arriving).
+    const settled = Math.max(ref, arriveMs);
+    const leave = settled + exponentialYears(rng, MOVE_OUT_RATE);
+    const leaveMs = leave < horizon ? leave : Infinity;
+    const addr = homeFor(rng, place);
+    const moveAt = settled + exponentialYears(rng, LOCAL_MOVE_RATE);
+    const moveTo = homeFor(rng, place);
+    const move = moveAt < Math.min(leaveMs, horizon) ? { ms: moveAt, ...moveTo } : null;
 
-    // Address.
-    let home: Home;
-    if (place.city === null && rng.chance(0.03)) {
-      home = rng.pick(RESTRICTED_HOMES);
-    } else {
-      const city = place.city ?? rng.weighted(place.stateInfo.cities.map((x) => [x, x.pop] as const));
-      home = { city: city.name, state: place.stateInfo.name, county: city.county, fips: city.fips, zip: rng.pick(city.zips), lat: city.lat, lon: city.lon };
-    }
-    let fips = home.fips;
-    let zip = home.zip;
-    if (rng.chance(0.02)) {
-      // Synthea's placeholder when it has no ZIP for the city.
-      zip = '00000';
-      fips = '';
-      stats.placeholderZip++;
-    }
-    if (zip !== '00000' && zip.startsWith('0')) stats.leadingZeroZip++;
-    if (['036', '059', '063', '102'].includes(zip.slice(0, 3))) stats.restrictedZip3++;
-
-    const adult = finalAge >= 18;
+    // Demographics, fixed at creation (age at the reference time or at arrival).
+    const ageThen = yearsAt(p, Math.min(p.deathMs ?? Infinity, Math.max(ref, arriveMs)));
+    const adult = ageThen >= 18;
     const female = !male;
     const first = `${rng.pick(female ? FIRST_F : FIRST_M)}${rng.int(1, 999)}`;
     const middle = rng.chance(0.85) ? `${rng.pick(female ? FIRST_F : FIRST_M)}${rng.int(1, 999)}` : '';
     const last = `${rng.pick(LAST)}${rng.int(1, 999)}`;
-    const marital = adult ? rng.weighted([['M', 50], ['S', 28], ['D', 12], ['W', finalAge > 70 ? 20 : 3], ['', 4]] as const) : '';
+    const marital = adult ? rng.weighted([['M', 50], ['S', 28], ['D', 12], ['W', ageThen > 70 ? 20 : 3], ['', 4]] as const) : '';
     const maiden = female && adult && marital !== 'S' && marital !== '' && rng.chance(0.8) ? `${rng.pick(LAST)}${rng.int(1, 999)}` : '';
     const prefix = adult ? (male ? 'Mr.' : marital === 'M' || marital === 'W' || marital === 'D' ? 'Mrs.' : 'Ms.') : '';
-    const suffix = adult && finalAge > 28 && rng.chance(0.02) ? rng.pick(['PhD', 'MD', 'JD']) : '';
+    const suffix = adult && ageThen > 28 && rng.chance(0.02) ? rng.pick(['PhD', 'MD', 'JD']) : '';
     const race = rng.weighted([['white', 72], ['black', 9], ['asian', 7], ['native', 1], ['other', 5], ['hawaiian', 0.5]] as const);
     const ethnicity = rng.chance(0.12) ? 'hispanic' : 'nonhispanic';
     const birthplace = rng.chance(0.12)
       ? rng.pick(FOREIGN_BIRTHPLACES)
       : `${rng.pick(place.stateInfo.cities).name}  ${place.stateInfo.name}  US`;
-    const address = `${rng.int(1, 999)} ${rng.pick(STREETS)}${rng.chance(0.25) ? ` Unit ${rng.int(1, 99)}` : ''}`;
-    const lat = home.lat + rng.normal(0, 0.03);
-    const lon = home.lon + rng.normal(0, 0.03);
-    const expenses = rng.range(500, 25_000) * Math.max(1, finalAge / 4);
+    const street = `${rng.int(1, 999)} ${rng.pick(STREETS)}${rng.chance(0.25) ? ` Unit ${rng.int(1, 99)}` : ''}`;
+    const street2 = `${rng.int(1, 999)} ${rng.pick(STREETS)}`;
+    const jitter = [rng.normal(0, 0.03), rng.normal(0, 0.03)];
+    const expenses = rng.range(500, 25_000) * Math.max(1, ageThen / 4);
     const coverage = rng.range(0, 1) * expenses * 0.8;
     const income = Math.round(rng.range(9_000, 520_000) * (rng.chance(0.7) ? 0.3 : 1));
-    patientLines.push(
-      csvLine([
-        p.id, syntheaDate(birthMs), p.deathMs === null ? '' : syntheaDate(p.deathMs), `999-${rng.digits(2)}-${rng.digits(4)}`,
-        finalAge >= 16 ? `S999${rng.digits(5)}` : '', adult && rng.chance(0.6) ? `X${rng.digits(8)}X` : '',
-        prefix, first, middle, last, suffix, maiden, marital, race, ethnicity, male ? 'M' : 'F', birthplace, address,
-        home.city, home.state, home.county, fips, zip, String(lat), String(lon), money(expenses), money(coverage), String(income),
-      ]),
-    );
+    const ssn = `999-${rng.digits(2)}-${rng.digits(4)}`;
+    const drivers = ageThen >= 16 ? `S999${rng.digits(5)}` : '';
+    const passport = adult && rng.chance(0.6) ? `X${rng.digits(8)}X` : '';
+    const line = (deathMs: number | null, moved: boolean) => {
+      const h = moved && move ? move : addr;
+      return csvLine([
+        p.id, syntheaDate(birthMs), deathMs === null ? '' : syntheaDate(deathMs), ssn, drivers, passport,
+        prefix, first, middle, last, suffix, maiden, marital, race, ethnicity, male ? 'M' : 'F', birthplace,
+        moved ? street2 : street, h.home.city, h.home.state, h.home.county, h.fips, h.zip,
+        String(h.home.lat + jitter[0]), String(h.home.lon + jitter[1]), money(expenses), money(coverage), String(income),
+      ]);
+    };
 
-    // Visits inside the window, before death; at most one per day (so each keeps its own DATE).
+    // Visits over the person's whole visible life (at most one per day, so each keeps its own DATE).
     const primary = rng.pick(orgs);
     const provider = rng.pick(primary.providers);
-    const payer = (ms: number) => (yearsAt(p, ms) >= 65 ? medicare : payers[i % payers.length]);
-    const visits: Visit[] = [];
-    for (const ms of wellnessTimes(p, rng)) visits.push({ ms, type: yearsAt(p, ms) < 18 ? V_WELL_CHILD : V_GENERAL, vitals: 'full', symptomatic: false });
-    visits.push(...otherVisits(p, Math.max(birthMs, windowStart), endMs, rng));
+    const endMs = Math.min(p.deathMs ?? Infinity, leaveMs, horizon);
+    const raw: Visit[] = [];
+    for (const ms of wellnessTimes(p, rng)) raw.push({ ms, type: yearsAt(p, ms) < 18 ? V_WELL_CHILD : V_GENERAL, vitals: 'full', symptomatic: false });
+    raw.push(...otherVisits(p, visibleFrom, endMs, rng));
     const days = new Set<number>();
-    const kept: Visit[] = [];
-    for (const v of visits
-      .map((v) => ({ ...v, ms: Math.floor(v.ms / DAY) * DAY + tod }))
+    const visits: Visit[] = [];
+    const normalized = raw
+      .map((v) => (v.ownTime ? v : { ...v, ms: Math.floor(v.ms / DAY) * DAY + tod }))
       .filter((v) => v.ms >= visibleFrom && v.ms >= birthMs && v.ms < endMs)
-      .sort((a, b) => a.ms - b.ms || (a.type.cls === 'wellness' ? -1 : 1))) {
-      const day = Math.floor(v.ms / DAY);
-      if (days.has(day)) continue;
-      days.add(day);
-      kept.push(v);
-    }
-    if (p.deathMs !== null) kept.push({ ms: p.deathMs, type: V_DEATH, vitals: 'none', symptomatic: false });
-
-    const encLines: string[] = [];
-    const obsLines: string[] = [];
-    const idPrefix = p.id.slice(0, 18); // Synthea v3.4: an encounter Id starts with its patient's first 64 bits
-    const obs = (ms: number, enc: string, cat: string, code: string, desc: string, value: string, units: string, type: string) =>
-      obsLines.push(csvLine([syntheaTs(ms), p.id, enc, cat, code, desc, value, units, type]));
-    // QALY/DALY/QOLS: yearly, no encounter.
-    const qaly: number[] = [];
-    for (let k = 1; birthMs + k * YEAR < endMs; k++) if (birthMs + k * YEAR >= visibleFrom) qaly.push(k);
-    let qi = 0;
-    const flushQaly = (until: number) => {
-      while (qi < qaly.length && birthMs + qaly[qi] * YEAR <= until) {
-        const k = qaly[qi++];
-        const ms = Math.floor((birthMs + k * YEAR) / DAY) * DAY + tod;
-        obs(ms, '', '', 'QALY', 'QALY', `${(k * 0.97).toFixed(1)}`, 'a', 'numeric');
-        obs(ms, '', '', 'DALY', 'DALY', `${(k * 0.03).toFixed(1)}`, 'a', 'numeric');
-        obs(ms, '', '', 'QOLS', 'QOLS', rng.chance(0.8) ? '1.0' : '0.9', '{score}', 'numeric');
+      .sort((a, b) => a.ms - b.ms || (a.type.cls === 'wellness' ? -1 : 1));
+    // Hospital days first: a stay keeps every day; other visits on those days are dropped.
+    for (const pass of [true, false]) {
+      for (const v of normalized) {
+        if (Boolean(v.ownTime) !== pass) continue;
+        const day = Math.floor(v.ms / DAY);
+        if (days.has(day)) continue;
+        days.add(day);
+        visits.push(v);
       }
+    }
+    visits.sort((a, b) => a.ms - b.ms);
+    if (p.deathMs !== null && p.deathMs < Math.min(leaveMs, horizon)) visits.push({ ms: p.deathMs, type: V_DEATH, vitals: 'none', symptomatic: false });
+    return {
+      p, index, origin, arriveMs, leaveMs, tod, home: addr.home, fips: addr.fips, zip: addr.zip, move, line, visits,
+      visitRoot: rng.fork('visits'), primary, provider, payerIndex: index % payers.length,
     };
-    for (const v of kept) {
-      flushQaly(v.ms);
-      const encId = `${idPrefix}-${rng.hex(4)}-${rng.hex(12)}`;
-      const far = v.type === V_URGENT || v.type === V_EMERGENCY;
-      const org = far ? hospital : primary;
-      const stop = v.ms + rng.int(v.type.minutes[0], v.type.minutes[1]) * 60_000;
-      const reason = v.type.reason ? rng.pick(v.type.reason) : null;
-      const base = Number(v.type.cost);
-      const total = base + (v.type.cls === 'wellness' ? rng.range(0, 900) : rng.range(0, 300));
-      encLines.push(
-        csvLine([
-          encId, syntheaTs(v.ms), syntheaTs(stop), p.id, org.org, far ? rng.pick(org.providers) : provider, payer(v.ms),
-          v.type.cls, v.type.code, v.type.desc, v.type.cost, money(total), money(total * rng.range(0, 0.8)),
-          reason ? reason[0] : '', reason ? reason[1] : '',
-        ]),
-      );
-      stats.encounters++;
-      const a = yearsAt(p, v.ms);
-      if (v.type === V_DEATH) {
-        obs(v.ms, encId, 'exam', '69453-9', 'Cause of Death [US Standard Certificate of Death]', rng.pick(CAUSES_OF_DEATH), '', 'text');
-        continue;
-      }
-      if (v.vitals === 'none') {
-        if (rng.chance(0.5)) obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 6)}.0`, '{score}', 'numeric');
-        continue;
-      }
-      const vs = vitalsAt(p, v.ms, rng, v.symptomatic);
-      stats.vitalTimestamps++;
-      if (v.vitals === 'full') {
-        const adultHeight = male ? 176 : 163;
-        const h = (a >= 18 ? adultHeight : Math.min(interp(HEIGHT_BY_AGE, a), adultHeight)) * p.heightFactor;
-        const bmi = (a >= 18 ? p.adultBmi : interp(BMI_BY_AGE, a)) * rng.normal(1, 0.02);
-        const w = bmi * (h / 100) ** 2;
-        obs(v.ms, encId, 'vital-signs', '8302-2', 'Body Height', h.toFixed(1), 'cm', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 4)}.0`, '{score}', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '29463-7', 'Body Weight', w.toFixed(1), 'kg', 'numeric');
-        if (a >= 2) obs(v.ms, encId, 'vital-signs', '39156-5', 'Body mass index (BMI) [Ratio]', bmi.toFixed(1), 'kg/m2', 'numeric');
-      }
-      if (v.vitals !== 'hr') {
-        obs(v.ms, encId, 'vital-signs', '8462-4', 'Diastolic Blood Pressure', `${vs.dbp}.0`, 'mm[Hg]', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '8480-6', 'Systolic Blood Pressure', `${vs.sbp}.0`, 'mm[Hg]', 'numeric');
-      }
-      if (v.vitals !== 'bp') {
-        obs(v.ms, encId, 'vital-signs', '8867-4', 'Heart rate', `${vs.hr}.0`, '/min', 'numeric');
-        obs(v.ms, encId, 'vital-signs', '9279-1', 'Respiratory rate', `${vs.rr}.0`, '/min', 'numeric');
-      }
-      if (v.vitals === 'full') {
-        const status = a < 14 ? TOBACCO.never : TOBACCO[p.smoking];
-        obs(v.ms, encId, 'social-history', '72166-2', 'Tobacco smoking status', status, '', 'text');
-      }
-    }
-    flushQaly(endMs);
-    stats.observations += obsLines.length;
-    encounterRuns.push(encLines);
-    observationRuns.push(obsLines);
-  }
-
-  const mix = root.fork('interleave');
-  return {
-    patients: csvLine(PATIENTS_HEADER) + patientLines.join(''),
-    encounters: csvLine(ENCOUNTERS_HEADER) + interleave(encounterRuns, mix).join(''),
-    observations: csvLine(OBSERVATIONS_HEADER) + interleave(observationRuns, mix).join(''),
-    stats,
   };
+
+  const members: Member[] = [];
+  for (let i = 0; i < n; i++) members.push(makeMember(i, root.fork(`patient-${i}`), 'resident', ref));
+  // Arrivals after the reference time, in order: births and people moving in (one sequence, drawn as far as
+  // the windows asked for so far need it).
+  let arrivalAt = ref;
+  let arrivals = 0;
+  let pending = false;
+  const arriveUntil = (to: number) => {
+    for (;;) {
+      if (!pending) {
+        arrivalAt += exponentialYears(arrivalsRng, (BIRTH_RATE + MOVE_IN_RATE) * n);
+        pending = true;
+      }
+      if (arrivalAt > to) return;
+      const origin: Origin = arrivalsRng.chance(BIRTH_RATE / (BIRTH_RATE + MOVE_IN_RATE)) ? 'birth' : 'move_in';
+      members.push(makeMember(n + arrivals, root.fork(`arrival-${arrivals}`), origin, Math.floor(arrivalAt / 1000) * 1000));
+      arrivals++;
+      pending = false;
+    }
+  };
+
+  const exportWindow = (window?: { fromMs: number; toMs: number }): GeneratedSynthea => {
+    const from = window?.fromMs ?? historyStart;
+    const to = window?.toMs ?? ref;
+    if (!(to >= from) || to > horizon) throw new UserError('the generator window must satisfy from <= to <= reference time + 40 years');
+    arriveUntil(to);
+    const mix = mixBase.fork(`${from}:${to}`);
+    const stats: GeneratorStats = {
+      patients: 0, deceased: 0, aged90plus: 0, adults: 0, hypertensiveAdults: 0, tachycardic: 0, encounters: 0, observations: 0,
+      vitalTimestamps: 0, restrictedZip3: 0, leadingZeroZip: 0, placeholderZip: 0,
+      births: 0, movedIn: 0, movedOut: 0, movedLocally: 0, inpatientStays: 0,
+    };
+    const inWindow = (ms: number) => ms > from && ms <= to;
+    const patientLines: string[] = [];
+    const encounterRuns: string[][] = [];
+    const observationRuns: string[][] = [];
+
+    for (const m of members) {
+      const { p } = m;
+      const visibleFrom = Math.max(p.birthMs, historyStart, m.arriveMs);
+      const gone = Math.min(p.deathMs ?? Infinity, m.leaveMs);
+      // In the population for some part of the window (a death or move-out in it still shows).
+      if (visibleFrom > to || gone <= from) continue;
+      stats.patients++;
+      const deathShown = p.deathMs !== null && p.deathMs <= to && p.deathMs <= m.leaveMs ? p.deathMs : null;
+      const endMs = Math.min(deathShown ?? to, m.leaveMs, to);
+      const finalAge = yearsAt(p, endMs);
+      if (deathShown !== null) stats.deceased++;
+      if (finalAge >= 90) stats.aged90plus++;
+      if (finalAge >= 18) {
+        stats.adults++;
+        if (hasHtn(p, finalAge)) stats.hypertensiveAdults++;
+      }
+      if (p.tachy && finalAge >= 12) stats.tachycardic++;
+      if (m.origin === 'birth' && inWindow(m.arriveMs)) stats.births++;
+      if (m.origin === 'move_in' && inWindow(m.arriveMs)) stats.movedIn++;
+      if (inWindow(m.leaveMs)) stats.movedOut++;
+      const moved = m.move !== null && m.move.ms <= to;
+      if (m.move !== null && inWindow(m.move.ms)) stats.movedLocally++;
+      const where = moved ? m.move! : { home: m.home, fips: m.fips, zip: m.zip };
+      if (where.zip === '00000') stats.placeholderZip++;
+      if (where.zip !== '00000' && where.zip.startsWith('0')) stats.leadingZeroZip++;
+      if (['036', '059', '063', '102'].includes(where.zip.slice(0, 3))) stats.restrictedZip3++;
+      patientLines.push(m.line(deathShown, moved));
+
+      const payer = (ms: number) => (yearsAt(p, ms) >= 65 ? medicare : payers[m.payerIndex]);
+      const encLines: string[] = [];
+      const obsLines: string[] = [];
+      const idPrefix = p.id.slice(0, 18); // Synthea v3.4: an encounter Id starts with its patient's first 64 bits
+      const obs = (ms: number, enc: string, cat: string, code: string, desc: string, value: string, units: string, type: string) =>
+        obsLines.push(csvLine([syntheaTs(ms), p.id, enc, cat, code, desc, value, units, type]));
+      // QALY/DALY/QOLS: yearly, no encounter.
+      const qaly: number[] = [];
+      const qalyEnd = Math.min(p.deathMs ?? Infinity, m.leaveMs);
+      for (let k = 1; p.birthMs + k * YEAR < qalyEnd && p.birthMs + k * YEAR <= to; k++) {
+        const t = p.birthMs + k * YEAR;
+        if (t >= visibleFrom && inWindow(Math.floor(t / DAY) * DAY + m.tod)) qaly.push(k);
+      }
+      let qi = 0;
+      const flushQaly = (until: number) => {
+        while (qi < qaly.length && p.birthMs + qaly[qi] * YEAR <= until) {
+          const k = qaly[qi++];
+          const ms = Math.floor((p.birthMs + k * YEAR) / DAY) * DAY + m.tod;
+          obs(ms, '', '', 'QALY', 'QALY', `${(k * 0.97).toFixed(1)}`, 'a', 'numeric');
+          obs(ms, '', '', 'DALY', 'DALY', `${(k * 0.03).toFixed(1)}`, 'a', 'numeric');
+          obs(ms, '', '', 'QOLS', 'QOLS', m.visitRoot.fork(`qols-${k}`).chance(0.8) ? '1.0' : '0.9', '{score}', 'numeric');
+        }
+      };
+      let stayOpen = false;
+      for (const v of m.visits) {
+        if (!inWindow(v.ms)) {
+          stayOpen = false;
+          continue;
+        }
+        flushQaly(v.ms);
+        const rng = m.visitRoot.fork(`visit-${v.ms}`);
+        if (v.type === V_INPATIENT && !stayOpen) stats.inpatientStays++;
+        stayOpen = v.type === V_INPATIENT;
+        const encId = `${idPrefix}-${rng.hex(4)}-${rng.hex(12)}`;
+        const far = v.type === V_URGENT || v.type === V_EMERGENCY || v.type === V_INPATIENT;
+        const org = far ? hospital : m.primary;
+        const stop = v.ms + rng.int(v.type.minutes[0], v.type.minutes[1]) * 60_000;
+        const reason = v.type.reason ? rng.pick(v.type.reason) : null;
+        const base = Number(v.type.cost);
+        const total = base + (v.type.cls === 'wellness' ? rng.range(0, 900) : rng.range(0, 300));
+        encLines.push(
+          csvLine([
+            encId, syntheaTs(v.ms), syntheaTs(stop), p.id, org.org, far ? rng.pick(org.providers) : m.provider, payer(v.ms),
+            v.type.cls, v.type.code, v.type.desc, v.type.cost, money(total), money(total * rng.range(0, 0.8)),
+            reason ? reason[0] : '', reason ? reason[1] : '',
+          ]),
+        );
+        stats.encounters++;
+        const a = yearsAt(p, v.ms);
+        if (v.type === V_DEATH) {
+          obs(v.ms, encId, 'exam', '69453-9', 'Cause of Death [US Standard Certificate of Death]', rng.pick(CAUSES_OF_DEATH), '', 'text');
+          continue;
+        }
+        if (v.vitals === 'none') {
+          if (rng.chance(0.5)) obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 6)}.0`, '{score}', 'numeric');
+          continue;
+        }
+        const vs = vitalsAt(p, v.ms, rng, v.symptomatic);
+        stats.vitalTimestamps++;
+        if (v.vitals === 'full') {
+          const adultHeight = p.male ? 176 : 163;
+          const h = (a >= 18 ? adultHeight : Math.min(interp(HEIGHT_BY_AGE, a), adultHeight)) * p.heightFactor;
+          const bmi = (a >= 18 ? p.adultBmi : interp(BMI_BY_AGE, a)) * rng.normal(1, 0.02);
+          const w = bmi * (h / 100) ** 2;
+          obs(v.ms, encId, 'vital-signs', '8302-2', 'Body Height', h.toFixed(1), 'cm', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '72514-3', 'Pain severity - 0-10 verbal numeric rating [Score] - Reported', `${rng.int(0, 4)}.0`, '{score}', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '29463-7', 'Body Weight', w.toFixed(1), 'kg', 'numeric');
+          if (a >= 2) obs(v.ms, encId, 'vital-signs', '39156-5', 'Body mass index (BMI) [Ratio]', bmi.toFixed(1), 'kg/m2', 'numeric');
+        }
+        if (v.vitals !== 'hr') {
+          obs(v.ms, encId, 'vital-signs', '8462-4', 'Diastolic Blood Pressure', `${vs.dbp}.0`, 'mm[Hg]', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '8480-6', 'Systolic Blood Pressure', `${vs.sbp}.0`, 'mm[Hg]', 'numeric');
+        }
+        if (v.vitals !== 'bp') {
+          obs(v.ms, encId, 'vital-signs', '8867-4', 'Heart rate', `${vs.hr}.0`, '/min', 'numeric');
+          obs(v.ms, encId, 'vital-signs', '9279-1', 'Respiratory rate', `${vs.rr}.0`, '/min', 'numeric');
+        }
+        if (v.vitals === 'full') {
+          const status = a < 14 ? TOBACCO.never : TOBACCO[p.smoking];
+          obs(v.ms, encId, 'social-history', '72166-2', 'Tobacco smoking status', status, '', 'text');
+        }
+      }
+      flushQaly(endMs);
+      stats.observations += obsLines.length;
+      encounterRuns.push(encLines);
+      observationRuns.push(obsLines);
+    }
+
+    return {
+      patients: csvLine(PATIENTS_HEADER) + patientLines.join(''),
+      encounters: csvLine(ENCOUNTERS_HEADER) + interleave(encounterRuns, mix).join(''),
+      observations: csvLine(OBSERVATIONS_HEADER) + interleave(observationRuns, mix).join(''),
+      stats,
+    };
+  };
+  return { export: exportWindow };
 }
 
 /**

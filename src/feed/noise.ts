@@ -5,13 +5,13 @@
 //
 // Rates are fractions of candidates: per event (a patient + observation DATE, i.e. one events row)
 // for the value kinds, bp_swap, the timestamp kinds and duplicate_row; per patient for
-// zip_leading_zero, dob_format and the patient side of missing_value; per header column for
+// zip_leading_zero, dob_format and the patient side of missing_value (patients with vitals in the batch); per header column for
 // header_format. A value takes at most one value kind and an event at most one timestamp kind, so
 // entries never stack on the same value and the ground truth stays unambiguous.
 //
 // Kinds: missing_value (a vital VALUE, or a patient's ZIP or BIRTHDATE, emptied); digit_typo
 // (12O.0, 1,20); swapped_digits (128.0 -> 182.0); unit_slip (blood pressure in kPa, heart rate
-// doubled); bp_swap (systolic and diastolic exchanged); spike (SBP/HR 300+, DBP 180+); skewed_ts
+// in Hz); bp_swap (systolic and diastolic exchanged); spike (SBP/HR 300+, DBP 180+); skewed_ts
 // (all vitals of the event shifted 1-120 min either way); late_ts (shifted 1-48 h earlier AND moved
 // to the end of the batch: an older reading arriving after newer ones; arrival in a later batch is
 // approximated within the batch); ts_format (DATE as YYYY-MM-DD HH:MM:SS); dob_format (BIRTHDATE as
@@ -123,9 +123,9 @@ function valueNoise(kind: (typeof VALUE_KINDS)[number], col: VitalColumn, value:
     }
     case 'unit_slip': {
       const v = Number(value);
-      // Blood pressure keyed in kPa (1 kPa = 7.50062 mmHg); heart rate doubled (both beats of a
-      // pulse counted, or a 30 s count doubled twice).
-      return col === 'heart_rate' ? (v * 2).toFixed(1) : (v / 7.50062).toFixed(1);
+      // Blood pressure keyed in kPa (1 kPa = 7.50062 mmHg); heart rate per second (Hz, a device's
+      // native unit) instead of per minute.
+      return col === 'heart_rate' ? (v / 60).toFixed(2) : (v / 7.50062).toFixed(1);
     }
     case 'spike': {
       const n = col === 'systolic_bp' ? rng.int(300, 390) : col === 'diastolic_bp' ? rng.int(180, 260) : rng.int(300, 400);
@@ -149,8 +149,11 @@ export function applySyntheaNoise(clean: SyntheaInput, rates: NoiseRates, rng: R
   let vitals: VitalObs[] = clean.vitals.map((v) => ({ ...v }));
   const known = new Set(patients.map((p) => p.id));
 
-  // Patients: at most one kind each.
+  // Patients with vitals in this batch (a followed population lists people who had no visit in it): at
+  // most one kind each.
+  const withVitals = new Set(clean.vitals.map((v) => v.patient));
   for (const p of patients) {
+    if (!withVitals.has(p.id)) continue;
     for (const kind of PATIENT_KINDS) {
       if (!rng.chance(rates[kind])) continue;
       let field: 'ZIP' | 'BIRTHDATE';

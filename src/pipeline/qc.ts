@@ -189,3 +189,27 @@ export function checkThresholds(r: BatchRates, t: ThresholdConfig): string[] {
   }
   return problems;
 }
+
+/**
+ * Per vital: rows flagged for it (flag_<column> or flag_<column>_history), values nulled as implausible and
+ * values converted from another unit. Run after every flagging stage; returns new metric objects.
+ */
+export function recountColumnFlags(metrics: readonly ColumnMetrics[], b: RawBatch): ColumnMetrics[] {
+  return metrics.map((m) => {
+    const v = m.column as (typeof VITALS)[number];
+    if (!VITALS.includes(v)) return m;
+    const flagBits = FLAG[`flag_${v}`] | FLAG[`flag_${v}_history`];
+    const implausibleBit = FLAG[`implausible_${v}`];
+    const unitBit = FLAG[`unit_${v}`];
+    let flagged = 0;
+    let implausible = 0;
+    let converted = 0;
+    for (let i = 0; i < b.n; i++) {
+      const f = b.flags[i];
+      if (f & flagBits) flagged++;
+      if (f & implausibleBit) implausible++;
+      if (f & unitBit) converted++;
+    }
+    return { ...m, flagged, implausible, converted };
+  });
+}

@@ -20,8 +20,29 @@ export const FLAG = {
   flag_heart_rate: 1 << 10,
   flag_bp_order: 1 << 11,
   flag_pulse_pressure: 1 << 12,
+  // Added with issue 13 (existing names and bits above are unchanged).
+  /** Out of its physiologic range and not repairable: the value is null (clean.out_of_range: null). */
+  implausible_systolic_bp: 1 << 13,
+  implausible_diastolic_bp: 1 << 14,
+  implausible_heart_rate: 1 << 15,
+  /** Recorded in another unit and converted: blood pressure in kPa (x 7.50062), heart rate in Hz (x 60). */
+  unit_systolic_bp: 1 << 16,
+  unit_diastolic_bp: 1 << 17,
+  unit_heart_rate: 1 << 18,
+  /** Systolic and diastolic were exchanged and have been swapped back (unambiguous cases only). */
+  swap_bp: 1 << 19,
+  /** The event is later than the processing instant plus clean.future_tolerance. */
+  future_ts: 1 << 20,
+  /** The birth date is after the event: the birth date is withheld (null). */
+  dob_after_event: 1 << 21,
+  /** Far from the same patient's own recent readings (history.ts). */
+  flag_systolic_bp_history: 1 << 22,
+  flag_diastolic_bp_history: 1 << 23,
+  flag_heart_rate_history: 1 << 24,
+  /** The instant breaks the patient's own time-of-day rhythm (history.ts): a skewed or late timestamp. */
+  flag_event_ts_history: 1 << 25,
   /** A birth date after the processing day: published as null (pipeline/deid.ts). */
-  future_dob: 1 << 13,
+  future_dob: 1 << 26,
 } as const;
 export type FlagName = keyof typeof FLAG;
 export const FLAG_NAMES = Object.keys(FLAG) as FlagName[];
@@ -29,10 +50,24 @@ export const FLAG_NAMES = Object.keys(FLAG) as FlagName[];
 export const VITALS = ['systolic_bp', 'diastolic_bp', 'heart_rate'] as const;
 export type Vital = (typeof VITALS)[number];
 
-/** Bits that count a row as "flagged" (outliers and cross-field rules). */
+/** Per-patient history flags (history.ts). */
+export const HISTORY_BITS =
+  FLAG.flag_systolic_bp_history | FLAG.flag_diastolic_bp_history | FLAG.flag_heart_rate_history | FLAG.flag_event_ts_history;
+/** Timestamp checks of clean.ts (flag mode). */
+export const TIME_BITS = FLAG.future_ts | FLAG.dob_after_event;
+/**
+ * Bits that count a row as "flagged": the value is kept but suspect. Batch outlier fences, cross-field
+ * rules, per-patient history, and the timestamp checks.
+ */
 export const OUTLIER_BITS =
-  FLAG.flag_systolic_bp | FLAG.flag_diastolic_bp | FLAG.flag_heart_rate | FLAG.flag_bp_order | FLAG.flag_pulse_pressure;
+  FLAG.flag_systolic_bp | FLAG.flag_diastolic_bp | FLAG.flag_heart_rate | FLAG.flag_bp_order | FLAG.flag_pulse_pressure |
+  HISTORY_BITS | TIME_BITS;
 export const CLIP_BITS = FLAG.clip_systolic_bp | FLAG.clip_diastolic_bp | FLAG.clip_heart_rate;
+export const IMPLAUSIBLE_BITS = FLAG.implausible_systolic_bp | FLAG.implausible_diastolic_bp | FLAG.implausible_heart_rate;
+/** Values repaired in place: unit conversions and swapped-back blood pressure. */
+export const REPAIR_BITS = FLAG.unit_systolic_bp | FLAG.unit_diastolic_bp | FLAG.unit_heart_rate | FLAG.swap_bp;
+/** Every bit a QC stage sets (schema's invalid_* excluded): what "a clean row was touched" means in the scorecard. */
+export const QC_BITS = OUTLIER_BITS | CLIP_BITS | IMPLAUSIBLE_BITS | REPAIR_BITS;
 
 /** Rows of one events file after schema coercion. Holds PHI: never leaves the process. */
 export interface RawBatch {
@@ -60,7 +95,14 @@ export interface RawBatch {
   flags: Uint32Array;
 }
 
-export type RejectReason = 'missing_patient_id' | 'invalid_event_ts' | 'wrong_field_count';
+export type RejectReason =
+  | 'missing_patient_id'
+  | 'invalid_event_ts'
+  | 'wrong_field_count'
+  /** clean.future_ts: reject. */
+  | 'future_event_ts'
+  /** clean.dob_after_event: reject. */
+  | 'dob_after_event';
 
 export interface Reject {
   line: number;
@@ -81,8 +123,13 @@ export interface ColumnMetrics {
   median: number | null;
   q3: number | null;
   max: number | null;
+  /** Rows with flag_<column> or flag_<column>_history. */
   flagged: number;
   clipped: number;
+  /** Values nulled as implausible (implausible_<column>); optional so that stores may omit it. */
+  implausible?: number;
+  /** Values converted from another unit (unit_<column>); optional so that stores may omit it. */
+  converted?: number;
 }
 
 /** The output allow-list, in order. Both sinks carry exactly these columns. */

@@ -118,7 +118,7 @@ export const BATCH_REJECTS: TableSpec = {
 
 export const QC_METRICS: TableSpec = {
   name: 'qc_metrics',
-  doc: 'per batch and vital: n, nulls, quartiles, flagged and clipped counts',
+  doc: 'per batch and vital: n, nulls, quartiles, flagged, clipped, implausible (nulled) and unit-converted counts',
   columns: [
     { name: 'batch_id', type: t(40), notNull: true },
     { name: 'column_name', type: t(40), notNull: true },
@@ -131,6 +131,8 @@ export const QC_METRICS: TableSpec = {
     { name: 'max', type: 'double' },
     { name: 'flagged', type: 'int', notNull: true },
     { name: 'clipped', type: 'int', notNull: true },
+    { name: 'implausible', type: 'int', notNull: true },
+    { name: 'converted', type: 'int', notNull: true },
   ],
   primaryKey: ['batch_id', 'column_name'],
 };
@@ -238,4 +240,4 @@ export const QUARANTINED: TableSpec = {
 export const PRIVATE_TABLES: readonly TableSpec[] = [BATCH_SOURCES, QUARANTINED];
 
 /** The schema version both stores record in `meta`; bump it with every change above. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;

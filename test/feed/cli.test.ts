@@ -79,12 +79,15 @@ describe('medetl generate', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^batch 1\/2 \(builtin, seed 100\): synthea_stream\/run_\d{8}T\d{6}Z_001 -> incoming\/events_\d{8}T\d{6}Z_001\.csv: \d+ rows, \d+ noise injected/);
-    expect(lines[1]).toMatch(/^batch 2\/2 \(builtin, seed 101\): .*_002 -> .*_002\.csv/);
+    // Since issue 13 the first line says where the stream starts (or continues).
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toBe('starting a new stream at batch 1 (seed 100)');
+    expect(lines[1]).toMatch(/^batch 1\/2 \(builtin, seed 100\): synthea_stream\/run_\d{8}T\d{6}Z_001 -> incoming\/events_\d{8}T\d{6}Z_001\.csv: \d+ rows, \d+ noise injected/);
+    expect(lines[2]).toMatch(/^batch 2\/2 \(builtin, seed 101\): .*_002 -> .*_002\.csv/);
     expect(readdirSync(path.join(dir, 'incoming'))).toHaveLength(2);
-    const runs = readdirSync(path.join(dir, 'synthea_stream'));
+    const runs = readdirSync(path.join(dir, 'synthea_stream')).filter((n) => n.startsWith('run_'));
     expect(runs).toHaveLength(2);
+    expect(readdirSync(path.join(dir, 'synthea_stream'))).toContain('stream.json');
     expect(readdirSync(path.join(dir, 'synthea_stream', runs[0])).sort()).toEqual(
       ['batch.json', 'csv', 'events.clean.csv', 'events.csv', 'lineage.jsonl', 'noise_manifest.jsonl'],
     );
@@ -130,7 +133,7 @@ describe('medetl generate', () => {
       const files = readdirSync(path.join(dir, 'incoming'));
       expect(files).toHaveLength(n);
       expect(files.every((f) => /^events_\d{8}T\d{6}Z_\d{3}\.csv$/.test(f))).toBe(true);
-      expect(readdirSync(path.join(dir, 'synthea_stream'))).toHaveLength(n);
+      expect(readdirSync(path.join(dir, 'synthea_stream')).filter((x) => x.startsWith('run_'))).toHaveLength(n);
     });
   }
 });

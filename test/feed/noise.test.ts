@@ -106,9 +106,10 @@ describe('noise, manifest and lineage', async () => {
     for (const e of of('digit_typo')) expect(e.after).toMatch(/[OlSBZ,]/);
     for (const e of of('swapped_digits')) expect([...e.after!].sort().join('')).toBe([...e.before!].sort().join(''));
     for (const e of of('spike')) expect(Number(e.after)).toBeGreaterThanOrEqual(e.columns[0] === 'diastolic_bp' ? 180 : 300);
+    // Blood pressure in kPa (x 7.50062 back to mmHg), heart rate in Hz (x 60 back to /min).
     for (const e of of('unit_slip')) {
-      const ratio = Number(e.after) / Number(e.before);
-      expect(e.columns[0] === 'heart_rate' ? ratio : 1 / ratio).toBeCloseTo(e.columns[0] === 'heart_rate' ? 2 : 7.5, 0);
+      const back = Number(e.after) * (e.columns[0] === 'heart_rate' ? 60 : 7.50062);
+      expect(Math.abs(back - Number(e.before))).toBeLessThanOrEqual(e.columns[0] === 'heart_rate' ? 0.31 : 0.38);
     }
     for (const e of of('missing_value')) expect(e.after).toBe('');
     for (const e of of('zip_leading_zero')) expect(`0${e.after}`.padStart(5, '0')).toBe(e.before);

@@ -96,13 +96,13 @@ describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
     const r = s.run(['generate', '--batches', '2']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const lines = r.stdout.trim().split('\n');
+    const lines = r.stdout.trim().split('\n').slice(1); // line 1: "starting a new stream at batch 1 (seed 9)"
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^batch 1\/2 \(synthea, seed 9\): synthea_stream\/run_\d{8}T\d{6}Z_001 -> incoming\/events_\d{8}T\d{6}Z_001\.csv: 104 rows, 0 noise injected$/);
     expect(lines[1]).toMatch(/\(synthea, seed 10\).*_002\.csv: 104 rows/);
     const calls = s.calls();
     expect(calls).toHaveLength(2);
-    const runs = readdirSync(path.join(s.dir, 'synthea_stream')).sort();
+    const runs = readdirSync(path.join(s.dir, 'synthea_stream')).filter((n) => n.startsWith('run_')).sort();
     calls.forEach((c, i) => {
       const runDir = path.join(s.dir, 'synthea_stream', runs[i]);
       expect(c.args).toEqual([
@@ -140,11 +140,12 @@ describe.skipIf(!posix)('real Synthea driver (stand-in java)', () => {
     writeFileSync(meta, JSON.stringify({ ...saved, saved_at: new Date(Date.now() - 10.5 * 86_400_000).toISOString() }));
     expect(s.run(['generate', '--follow']).status).toBe(0);
     expect(s.calls()[2].args.slice(2, 6)).toEqual(['-i', snapshot, '-t', '10']);
-    // The built-in generator cannot follow a population: a clear refusal.
-    const b = setup('generate:\n  follow: true\n', '');
+    // Since issue 13 the built-in generator always follows its population, so follow: true without a jar is fine.
+    const b = setup('generate:\n  follow: true\n  patients: 3\n', '');
     const rb = b.run(['generate']);
-    expect(rb.status).toBe(2);
-    expect(rb.stderr).toMatch(/needs the real Synthea jar/);
+    expect(rb.stderr).toBe('');
+    expect(rb.status).toBe(0);
+    expect(rb.stdout).toMatch(/\(builtin, seed 42\)/);
   });
 
   itWithShared(FIXTURE, 'passes state and city as Synthea positional arguments; config generate.synthea_jar works too; noise applies', (fixture) => {

@@ -91,6 +91,10 @@ export function makeProject(overrides: { watch?: Record<string, unknown>; alerts
     // These tests name files after what they test (events_slow.csv): let such names through the name policy
     // (privacy tests cover the default, which shows only events_<digits>.csv).
     deid: { safe_file_names: '^events_[A-Za-z0-9_-]+\\.csv$', ...(deid as Record<string, unknown> | undefined) },
+    // The synthetic vitals here name the rows (vitalsKey) and are no patient's real series: they stay as written
+    // (no swap repair) and are not judged against a patient's history (QC has its own tests).
+    clean: { swap_repair: false },
+    history: { enabled: false },
     ...rest,
   };
   writeFileSync(path.join(root, 'config.yaml'), toYaml(cfg));

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { clean, normalizeZip } from '../../src/pipeline/clean.js';
 import { checkThresholds, outlierFences, qc, quantile } from '../../src/pipeline/qc.js';
 import { BatchError, RawBatchBuilder, resolveHeader } from '../../src/pipeline/schema.js';
-import { FLAG, type RawBatch } from '../../src/pipeline/types.js';
+import { CLIP_BITS, FLAG, type RawBatch } from '../../src/pipeline/types.js';
 
 const H = ['patient_id', 'dob', 'zip', 'event_ts', 'systolic_bp', 'diastolic_bp', 'heart_rate'];
 const RANGES = { systolic_bp: [50, 260], diastolic_bp: [25, 160], heart_rate: [20, 250] } as const;
+const REPAIR = { ranges: RANGES, out_of_range: 'null', unit_repair: true, swap_repair: true } as const;
 
 function batch(rows: (string | number)[][]): RawBatch {
   const b = new RawBatchBuilder(resolveHeader(H), 'UTC');
@@ -29,16 +30,37 @@ describe('clean', () => {
     expect(normalizeZip(raw)).toBe(expected);
   });
 
-  it('clips out-of-range vitals to the limit and marks each clipped value', () => {
+  // Changed with issue 13: out-of-range values are no longer clipped by default (that invented numbers such
+  // as a heart rate of 250 for a 400); they become null with implausible_<column>. Clipping is still there
+  // with clean.out_of_range: clip, and this test keeps its old assertions for that mode.
+  it('nulls out-of-range vitals and marks each one implausible_<column> (the default)', () => {
     const { batch: b, counts } = clean(
       batch([
-        ['p1', '1980-01-01', '2134', '2024-01-01T00:00:00Z', 400, 10, 120],
+        ['p1', '1980-01-01', '2134', '2024-01-01T00:00:00Z', 400, 170, 120],
         ['p1', '1980-01-01', '2134', '2024-01-02T00:00:00Z', 120, 80, 400],
       ]),
-      RANGES,
+      REPAIR,
+    );
+    expect(Array.from(b.systolic_bp)).toEqual([NaN, 120]);
+    expect(Array.from(b.diastolic_bp)).toEqual([NaN, 80]);
+    expect(Array.from(b.heart_rate)).toEqual([120, NaN]);
+    expect(b.flags[0] & (FLAG.implausible_systolic_bp | FLAG.implausible_diastolic_bp)).toBe(FLAG.implausible_systolic_bp | FLAG.implausible_diastolic_bp);
+    expect(b.flags[1] & FLAG.implausible_heart_rate).toBe(FLAG.implausible_heart_rate);
+    expect(b.flags[0] & CLIP_BITS).toBe(0);
+    expect(counts).toMatchObject({ implausible: 3, clipped: 0 });
+    expect(b.zips[b.zipIdx[0]]).toBe('02134');
+  });
+
+  it('clean.out_of_range: clip clips out-of-range vitals to the limit and marks each clipped value', () => {
+    const { batch: b, counts } = clean(
+      batch([
+        ['p1', '1980-01-01', '2134', '2024-01-01T00:00:00Z', 400, 170, 120],
+        ['p1', '1980-01-01', '2134', '2024-01-02T00:00:00Z', 120, 80, 400],
+      ]),
+      { ...REPAIR, out_of_range: 'clip' },
     );
     expect(Array.from(b.systolic_bp)).toEqual([260, 120]);
-    expect(Array.from(b.diastolic_bp)).toEqual([25, 80]);
+    expect(Array.from(b.diastolic_bp)).toEqual([160, 80]);
     expect(Array.from(b.heart_rate)).toEqual([120, 250]);
     expect(b.flags[0] & (FLAG.clip_systolic_bp | FLAG.clip_diastolic_bp)).toBe(FLAG.clip_systolic_bp | FLAG.clip_diastolic_bp);
     expect(b.flags[1] & FLAG.clip_heart_rate).toBe(FLAG.clip_heart_rate);
@@ -57,7 +79,7 @@ describe('clean', () => {
         ['p1', '1980-01-01', '02134', '2024-01-01T00:00:00Z', '', 80, 70],
         ['p1', '1980-01-01', '02134', '2024-01-01T00:00:00Z', '', 80, 70], // null == null here
       ]),
-      RANGES,
+      REPAIR,
     );
     expect(counts.duplicates).toBe(2);
     expect(Array.from(b.line)).toEqual([2, 4, 5, 6]);

@@ -89,7 +89,7 @@ export async function stage(store: Store, r: ReadCsv, opts: LoadOptions = {}): P
     const fps = eventFingerprints(dedup.batch, KEY);
     const fresh = filterRows(dedup.batch, await tx.markSeen(fps));
     const duplicates = dedup.duplicates + (dedup.batch.n - fresh.n);
-    const checked = cleanAndCheck(fresh, STAGES);
+    const checked = cleanAndCheck(fresh, STAGES, { nowMs: NOW });
     const masked = deidentify(checked.batch, {
       key: KEY, profile: opts.profile ?? 'safe_harbor', zip3: zip3Table('census2020'), batchId, nowMs: NOW,
     });

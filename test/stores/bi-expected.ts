@@ -98,7 +98,7 @@ export async function expectedTables(duck: Duck, batches: readonly QcBatch[]): P
       ? await duck.all(`WITH b(batch_id, batch_ref, rows_in, rejected, duplicates) AS (VALUES ${qcValues}),
           v(vital) AS (VALUES ('systolic_bp'), ('diastolic_bp'), ('heart_rate')),
           x AS (SELECT c.batch_id, v.vital, count(*)::INTEGER AS loaded,
-                  count_if(list_contains(c.fl, 'flag_' || v.vital)) AS flagged, count_if(list_contains(c.fl, 'clip_' || v.vital)) AS clipped,
+                  count_if(list_contains(c.fl, 'flag_' || v.vital) OR list_contains(c.fl, 'flag_' || v.vital || '_history')) AS flagged, count_if(list_contains(c.fl, 'clip_' || v.vital)) AS clipped,
                   count_if(CASE v.vital WHEN 'systolic_bp' THEN c.systolic_bp WHEN 'diastolic_bp' THEN c.diastolic_bp ELSE c.heart_rate END IS NULL) AS nulls
                 FROM cls c CROSS JOIN v GROUP BY ALL)
           SELECT b.batch_ref, b.batch_id, x.vital, b.rows_in, x.loaded, b.rejected, b.duplicates,

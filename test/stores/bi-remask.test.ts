@@ -61,7 +61,7 @@ async function loadWith(p: Project, steps: CommitStep[], files: string[]): Promi
   opened = store;
   const runner = new Runner({
     config, key: parseKey(config.env.MEDETL_HMAC_KEY), log, store, fileSinks: [new ParquetPartSink(config.resolved.maskedOut, 'snappy', log)],
-    outboxSinks: [], clock: Date.now, privacy: { age90, vault: null, attestations: new AttestationSink(config.resolved.attestations, log) },
+    outboxSinks: [], clock: Date.now, privacy: { age90, vault: null, attestations: new AttestationSink(config.resolved.attestations, log) }, history: null,
   });
   const out: BatchResult[] = [];
   try {

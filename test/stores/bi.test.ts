@@ -101,7 +101,7 @@ describe('BI model (SQLite store, real pipeline runs)', () => {
     expect(state.get('000')).toBeNull();
     expect(state.get('021')).toBe('MA'); // Cambridge
     expect(state.get('100')).toBe('NY');
-    for (const [z, st] of state) if (z !== '000') expect(st, z).toBe(stateOfZip3(z as string));
+    for (const [z, st] of state) if (z !== '000') expect(st, String(z)).toBe(stateOfZip3(z as string));
     // prefixes allocated inside another state's block (the census allow-list publishes few of them as themselves)
     expect(stateOfZip3('733')).toBe('TX'); // Austin (an IRS prefix inside Oklahoma's block)
     expect(stateOfZip3('885')).toBe('TX'); // El Paso (inside New Mexico's block)

@@ -51,7 +51,7 @@ const tx = begun.tx;
 say({ event: 'begun' });
 const dedup = dropDuplicatesWithin(raw);
 const fresh = filterRows(dedup.batch, await tx.markSeen(eventFingerprints(dedup.batch, KEY)));
-const checked = cleanAndCheck(fresh, configSchema.parse({}));
+const checked = cleanAndCheck(fresh, configSchema.parse({}), { nowMs: NOW });
 const masked = deidentify(checked.batch, { key: KEY, profile: 'safe_harbor', zip3: zip3Table('census2020'), batchId, nowMs: NOW });
 if (hold === 'before-copy') {
   say({ event: 'ready', rows: masked.n });

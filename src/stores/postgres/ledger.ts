@@ -161,6 +161,8 @@ export class PgLedgerReader implements LedgerReader {
       max: numOrNull(r.max),
       flagged: num(r.flagged),
       clipped: num(r.clipped),
+      implausible: num(r.implausible),
+      converted: num(r.converted),
     }));
   }
 

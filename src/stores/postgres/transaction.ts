@@ -174,11 +174,13 @@ export class PgBatchTransaction implements BatchTransaction {
       if (cm.metrics.length) {
         const m = cm.metrics;
         await this.c.query(
-          `INSERT INTO ${n.t('qc_metrics')} (batch_id, column_name, n, nulls, min, q1, median, q3, max, flagged, clipped)
-           SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::int[], $11::int[])`,
+          `INSERT INTO ${n.t('qc_metrics')} (batch_id, column_name, n, nulls, min, q1, median, q3, max, flagged, clipped, implausible, converted)
+           SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::int[], $11::int[],
+                                    $12::int[], $13::int[])`,
           [
             e.batchId, m.map((x) => x.column), m.map((x) => x.n), m.map((x) => x.nulls), m.map((x) => x.min), m.map((x) => x.q1),
             m.map((x) => x.median), m.map((x) => x.q3), m.map((x) => x.max), m.map((x) => x.flagged), m.map((x) => x.clipped),
+            m.map((x) => x.implausible ?? 0), m.map((x) => x.converted ?? 0),
           ],
         );
       }

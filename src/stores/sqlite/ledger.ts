@@ -132,7 +132,7 @@ export class SqliteLedger implements LedgerReader {
     if (!this.ready) return [];
     const rows = this.db
       .prepare(
-        `SELECT m.batch_id, m.column_name, m.n, m.nulls, m.min, m.q1, m.median, m.q3, m.max, m.flagged, m.clipped FROM qc_metrics m
+        `SELECT m.batch_id, m.column_name, m.n, m.nulls, m.min, m.q1, m.median, m.q3, m.max, m.flagged, m.clipped, m.implausible, m.converted FROM qc_metrics m
          LEFT JOIN batches b ON b.batch_id = m.batch_id ORDER BY b.seq, m.column_name`,
       )
       .all() as (Omit<BatchMetrics, 'batchId' | 'column'> & { batch_id: string; column_name: string })[];

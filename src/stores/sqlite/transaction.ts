@@ -172,9 +172,11 @@ export class SqliteTransaction implements BatchTransaction {
     const o = db.prepare('INSERT INTO outbox (sink, batch_id, rows, payload, attempts) VALUES (?, ?, ?, ?, 0)');
     for (const chunk of c.outbox) o.run(chunk.sink, e.batchId, chunk.rows, chunk.payload);
     const m = db.prepare(
-      'INSERT INTO qc_metrics (batch_id, column_name, n, nulls, min, q1, median, q3, max, flagged, clipped) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+      'INSERT INTO qc_metrics (batch_id, column_name, n, nulls, min, q1, median, q3, max, flagged, clipped, implausible, converted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)',
     );
-    for (const x of c.metrics) m.run(e.batchId, x.column, x.n, x.nulls, x.min, x.q1, x.median, x.q3, x.max, x.flagged, x.clipped);
+    for (const x of c.metrics) {
+      m.run(e.batchId, x.column, x.n, x.nulls, x.min, x.q1, x.median, x.q3, x.max, x.flagged, x.clipped, x.implausible ?? 0, x.converted ?? 0);
+    }
     const d = db.prepare('INSERT INTO qc_drift (batch_id, column_name, statistic, baseline, observed, severity) VALUES (?,?,?,?,?,?)');
     for (const x of c.drift) d.run(e.batchId, x.column, x.statistic, x.baseline, x.observed, x.severity);
     const r = db.prepare('INSERT INTO batch_rejects (batch_id, reason, rows) VALUES (?,?,?)');
