@@ -2,19 +2,18 @@
 // from the store's own table list (stores/schema.ts: the CLEANED_EVENTS_VIEW select list over EVENTS, PATIENTS and
 // BATCHES), and the BI tables every store maintains in the batch transaction (dims and KPIs).
 //
-// The BI tables are written here in the stores' own TableSpec shape, exactly as the stores create them (issue 8
-// part 2). When stores/schema.ts exports them, import them here instead and delete the copies: nothing else changes.
+// The BI tables are the stores' own specs (stores/bi/schema.ts): the model and the stores cannot drift apart.
+import * as BI from '../stores/bi/schema.js';
 import { CLEANED_EVENTS_VIEW, RELEASE_TABLES, type ColumnSpec, type TableSpec } from '../stores/schema.js';
 
 /** The CMS cell-size rule the stores apply to KPI cells; the report's own counts over the fact table apply it too. */
-export const SMALL_CELL_MIN_PATIENTS = 11;
+export { SMALL_CELL_MIN_PATIENTS } from '../stores/bi/small-cells.js';
 
 /** One model table: where its rows come from (`fact`: masked_out/cleaned.parquet; `bi`: masked_out/bi/<name>.parquet). */
 export interface SourceTable extends TableSpec {
   kind: 'fact' | 'bi';
 }
 
-const t = (n: number): ColumnSpec['type'] => ({ text: n });
 
 /**
  * The fact table's columns, in the view's order, each with the spec of the table column it selects. Throws when the
@@ -44,111 +43,17 @@ export const CLEANED_EVENTS: SourceTable = {
   columns: cleanedEventsColumns(),
 };
 
-export const DIM_AGE_BAND: SourceTable = {
-  kind: 'bi',
-  name: 'dim_age_band',
-  doc: 'age bands at the event: 0-1, 2-12, 13-17, 18-39, 40-64, 65-89, 90+',
-  columns: [
-    { name: 'age_band', type: t(8), notNull: true },
-    { name: 'sort_order', type: 'int', notNull: true, hidden: true },
-    { name: 'min_age', type: 'int', notNull: true },
-    { name: 'max_age', type: 'int' },
-  ],
-  primaryKey: ['age_band'],
-};
+/** A BI table as the stores create it (stores/bi/schema.ts), read from masked_out/bi/<name>.parquet on the Parquet route. */
+const bi = (spec: TableSpec): SourceTable => ({ ...spec, kind: 'bi' });
 
-export const DIM_YEAR: SourceTable = {
-  kind: 'bi',
-  name: 'dim_year',
-  doc: 'the years that occur in the data (a year withheld for patients aged 90+ is blank in the facts)',
-  columns: [{ name: 'event_year', type: 'int', notNull: true }],
-  primaryKey: ['event_year'],
-};
-
-export const DIM_ZIP3: SourceTable = {
-  kind: 'bi',
-  name: 'dim_zip3',
-  doc: 'ZIP3 prefixes with their state where known (000: the restricted prefixes, no state)',
-  columns: [
-    { name: 'zip3', type: t(3), notNull: true },
-    { name: 'state', type: t(2) },
-  ],
-  primaryKey: ['zip3'],
-};
-
-export const KPI_BP_BY_YEAR: SourceTable = {
-  kind: 'bi',
-  name: 'kpi_bp_by_year',
-  doc: 'adults (18+) per year in their highest ACC/AHA 2017 blood-pressure category (normal, elevated, stage_1, stage_2, crisis); counts of fewer than 11 patients are blank',
-  columns: [
-    { name: 'event_year', type: 'int', hidden: true },
-    { name: 'bp_category', type: t(10), notNull: true },
-    { name: 'patients', type: 'int' },
-    { name: 'readings', type: 'int' },
-  ],
-};
-
-export const KPI_BP_BY_YEAR_AGE_BAND: SourceTable = {
-  kind: 'bi',
-  name: 'kpi_bp_by_year_age_band',
-  doc: 'kpi_bp_by_year per age band',
-  columns: [
-    { name: 'event_year', type: 'int', hidden: true },
-    { name: 'age_band', type: t(8), notNull: true, hidden: true },
-    { name: 'bp_category', type: t(10), notNull: true },
-    { name: 'patients', type: 'int' },
-    { name: 'readings', type: 'int' },
-  ],
-};
-
-export const KPI_HEART_RATE_BY_AGE_BAND: SourceTable = {
-  kind: 'bi',
-  name: 'kpi_heart_rate_by_age_band',
-  doc: 'heart-rate readings per year and age band; tachycardia above 160/min under 2, above 120/min at 2-12, above 100/min from 13',
-  columns: [
-    { name: 'event_year', type: 'int', hidden: true },
-    { name: 'age_band', type: t(8), notNull: true, hidden: true },
-    { name: 'patients', type: 'int' },
-    { name: 'readings', type: 'int' },
-    { name: 'tachycardia_readings', type: 'int' },
-    { name: 'mean_heart_rate', type: 'double' },
-  ],
-};
-
-export const KPI_VITALS_BY_YEAR: SourceTable = {
-  kind: 'bi',
-  name: 'kpi_vitals_by_year',
-  doc: 'per year and vital (systolic_bp, diastolic_bp, heart_rate): n, mean, p10, median, p90',
-  columns: [
-    { name: 'event_year', type: 'int', hidden: true },
-    { name: 'vital', type: t(20), notNull: true },
-    { name: 'patients', type: 'int' },
-    { name: 'n', type: 'int' },
-    { name: 'mean', type: 'double' },
-    { name: 'p10', type: 'double' },
-    { name: 'median', type: 'double' },
-    { name: 'p90', type: 'double' },
-  ],
-};
-
-export const KPI_QC_BY_BATCH: SourceTable = {
-  kind: 'bi',
-  name: 'kpi_qc_by_batch',
-  doc: 'QC per batch (batch_ref = commit order) and vital: rows in, loaded, rejected, duplicates, and reject, flagged, clipped and null shares',
-  columns: [
-    { name: 'batch_ref', type: 'int', notNull: true },
-    { name: 'batch_id', type: t(40), notNull: true },
-    { name: 'vital', type: t(20), notNull: true },
-    { name: 'rows_in', type: 'int' },
-    { name: 'loaded', type: 'int' },
-    { name: 'rejected', type: 'int' },
-    { name: 'duplicates', type: 'int' },
-    { name: 'reject_rate', type: 'double' },
-    { name: 'flagged_share', type: 'double' },
-    { name: 'clipped_share', type: 'double' },
-    { name: 'null_share', type: 'double' },
-  ],
-};
+export const DIM_AGE_BAND = bi(BI.DIM_AGE_BAND);
+export const DIM_YEAR = bi(BI.DIM_YEAR);
+export const DIM_ZIP3 = bi(BI.DIM_ZIP3);
+export const KPI_BP_BY_YEAR = bi(BI.KPI_BP_BY_YEAR);
+export const KPI_BP_BY_YEAR_AGE_BAND = bi(BI.KPI_BP_BY_YEAR_AGE_BAND);
+export const KPI_HEART_RATE_BY_AGE_BAND = bi(BI.KPI_HEART_RATE_BY_AGE_BAND);
+export const KPI_VITALS_BY_YEAR = bi(BI.KPI_VITALS_BY_YEAR);
+export const KPI_QC_BY_BATCH = bi(BI.KPI_QC_BY_BATCH);
 
 /** Every table of the model, the fact table first. */
 export const MODEL_TABLES: readonly SourceTable[] = [

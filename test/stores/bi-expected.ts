@@ -57,7 +57,8 @@ export async function loadRows(duck: Duck, partsGlob: string): Promise<void> {
 }
 
 export interface QcBatch {
-  batchRef: number;
+  /** Commit order (batches.seq). */
+  seq: number;
   batchId: string;
   rowsIn: number;
   rejected: number;
@@ -77,7 +78,7 @@ export async function expectedTables(duck: Duck, batches: readonly QcBatch[]): P
         ${ok('p.patients', 'p.patients')} AS patients, ${ok('p.patients', 'r.readings')} AS readings
       FROM r LEFT JOIN p ON ${join} AND r.cat = p.cat`;
   };
-  const qcValues = batches.map((b) => `('${b.batchId}', ${b.batchRef}, ${b.rowsIn}, ${b.rejected}, ${b.duplicates})`).join(', ');
+  const qcValues = batches.map((b) => `('${b.batchId}', ${b.seq}, ${b.rowsIn}, ${b.rejected}, ${b.duplicates})`).join(', ');
   return {
     kpi_bp_by_year: await duck.all(bp(false)),
     kpi_bp_by_year_age_band: await duck.all(bp(true)),
@@ -95,13 +96,13 @@ export async function expectedTables(duck: Duck, batches: readonly QcBatch[]): P
       FROM (SELECT event_year, vital, count(DISTINCT patient_key)::INTEGER AS pts, count(*)::INTEGER AS n, avg(v) AS mean,
               quantile_cont(v, 0.1) AS p10, quantile_cont(v, 0.5) AS median, quantile_cont(v, 0.9) AS p90 FROM u GROUP BY ALL)`),
     kpi_qc_by_batch: batches.length
-      ? await duck.all(`WITH b(batch_id, batch_ref, rows_in, rejected, duplicates) AS (VALUES ${qcValues}),
+      ? await duck.all(`WITH b(batch_id, seq, rows_in, rejected, duplicates) AS (VALUES ${qcValues}),
           v(vital) AS (VALUES ('systolic_bp'), ('diastolic_bp'), ('heart_rate')),
           x AS (SELECT c.batch_id, v.vital, count(*)::INTEGER AS loaded,
                   count_if(list_contains(c.fl, 'flag_' || v.vital) OR list_contains(c.fl, 'flag_' || v.vital || '_history')) AS flagged, count_if(list_contains(c.fl, 'clip_' || v.vital)) AS clipped,
                   count_if(CASE v.vital WHEN 'systolic_bp' THEN c.systolic_bp WHEN 'diastolic_bp' THEN c.diastolic_bp ELSE c.heart_rate END IS NULL) AS nulls
                 FROM cls c CROSS JOIN v GROUP BY ALL)
-          SELECT b.batch_ref, b.batch_id, x.vital, b.rows_in, x.loaded, b.rejected, b.duplicates,
+          SELECT b.seq, b.batch_id, x.vital, b.rows_in, x.loaded, b.rejected, b.duplicates,
             b.rejected / b.rows_in AS reject_rate, x.flagged / x.loaded AS flagged_share, x.clipped / x.loaded AS clipped_share,
             x.nulls / x.loaded AS null_share
           FROM b JOIN x ON x.batch_id = b.batch_id`)
@@ -117,7 +118,7 @@ export const KEYS: Record<string, string[]> = {
   kpi_bp_by_year_age_band: ['event_year', 'age_band', 'bp_category'],
   kpi_heart_rate_by_age_band: ['event_year', 'age_band'],
   kpi_vitals_by_year: ['event_year', 'vital'],
-  kpi_qc_by_batch: ['batch_ref', 'vital'],
+  kpi_qc_by_batch: ['seq', 'vital'],
   dim_year: ['event_year'],
   dim_zip3: ['zip3'],
 };
@@ -174,5 +175,5 @@ export async function expectModelMatches(sqliteFile: string, partsDir: string, b
 }
 
 export const qcOf = (results: BatchResult[]): QcBatch[] =>
-  results.filter((r) => r.status === 'loaded').map((r, i) => ({ batchRef: i + 1, batchId: r.batchId!, rowsIn: r.rowsIn, rejected: r.rejected, duplicates: r.duplicates }));
+  results.filter((r) => r.status === 'loaded').map((r, i) => ({ seq: i + 1, batchId: r.batchId!, rowsIn: r.rowsIn, rejected: r.rejected, duplicates: r.duplicates }));
 

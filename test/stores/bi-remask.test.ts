@@ -96,7 +96,7 @@ describe('revisePatients: the re-mask hook', () => {
       const db = new Database(p.sqlite, { readonly: true });
       const keys = db.prepare(`SELECT patient_key FROM patients WHERE patient_ref IN (${chosen.refs.join(', ')})`).pluck().all() as string[];
       db.close();
-      const qc = results.map((r, i) => ({ batchRef: i + 1, batchId: r.batchId!, rowsIn: r.rowsIn, rejected: r.rejected, duplicates: r.duplicates }));
+      const qc = results.map((r, i) => ({ seq: i + 1, batchId: r.batchId!, rowsIn: r.rowsIn, rejected: r.rejected, duplicates: r.duplicates }));
       const expected = await expectModelMatches(p.sqlite, p.parts, qc, `UPDATE ev SET event_year = NULL, dob_year = NULL WHERE patient_key IN (${keys.map((k) => `'${k}'`).join(', ')})`);
       // The withheld year is a cell of its own, in every KPI table.
       for (const table of ['kpi_bp_by_year', 'kpi_bp_by_year_age_band', 'kpi_heart_rate_by_age_band', 'kpi_vitals_by_year']) {

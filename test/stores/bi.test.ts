@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFiles } from '../../src/run.js';
 import type { BatchResult } from '../../src/runner.js';
-import { BI_HELPER_TABLES, BI_PUBLISHED_TABLES, BI_TABLES } from '../../src/stores/bi/schema.js';
+import { BI_HELPER_TABLES, BI_PUBLISHED_TABLES, BI_RULES_VERSION, BI_TABLES } from '../../src/stores/bi/schema.js';
 import { SMALL_CELL_MIN_PATIENTS } from '../../src/stores/bi/small-cells.js';
 import { stateOfZip3 } from '../../src/stores/bi/zip3-states.js';
 import { sharedPath } from '../helpers/services.js';
@@ -59,7 +59,7 @@ describe('BI model (SQLite store, real pipeline runs)', () => {
     db.close();
     await load('events_b3.csv', eventsFor({ from: 900, to: 1100, readings: 3, seed: 3 }));
     await expectModelMatches(p.sqlite, p.parts, qcOf(results));
-    expect(readTable(p.sqlite, 'bi_state').find((r) => r.name === 'rules_version')?.value).toBe('1');
+    expect(readTable(p.sqlite, 'bi_state').find((r) => r.name === 'rules_version')?.value).toBe(BI_RULES_VERSION);
   });
 
   it('publishes NULL for every count and statistic of a cell under 11 patients, and keeps the exact numbers in the helpers', () => {

@@ -431,13 +431,13 @@ export async function republish(tx: SqlTx, years: Set<number>): Promise<void> {
 export async function addQcRows(tx: SqlTx, batch: { batchRef: number } | 'all'): Promise<void> {
   const share = (col: string) => `CASE WHEN b.loaded > 0 THEN CAST(${col} AS DOUBLE PRECISION) / b.loaded END`;
   await tx.run(
-    `INSERT INTO kpi_qc_by_batch (batch_ref, batch_id, vital, rows_in, loaded, rejected, duplicates, reject_rate, flagged_share, clipped_share, null_share)
-     SELECT b.batch_ref, b.batch_id, m.column_name, b.rows_in, b.loaded, b.rejected, b.duplicates,
+    `INSERT INTO kpi_qc_by_batch (seq, batch_id, vital, rows_in, loaded, rejected, duplicates, reject_rate, flagged_share, clipped_share, null_share)
+     SELECT b.seq, b.batch_id, m.column_name, b.rows_in, b.loaded, b.rejected, b.duplicates,
             CASE WHEN b.rows_in > 0 THEN CAST(b.rejected AS DOUBLE PRECISION) / b.rows_in END,
             ${share('m.flagged')}, ${share('m.clipped')}, ${share('m.nulls')}
      FROM batches b JOIN qc_metrics m ON m.batch_id = b.batch_id
      WHERE ${batch === 'all' ? '1 = 1' : `b.batch_ref = ${int(batch.batchRef)}`}
-     ON CONFLICT (batch_ref, vital) DO NOTHING`,
+     ON CONFLICT (seq, vital) DO NOTHING`,
   );
 }
 

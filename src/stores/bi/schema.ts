@@ -15,7 +15,7 @@ const t = (n: number): ColumnType => ({ text: n });
 const hidden = (name: string, type: ColumnType): ColumnSpec => ({ name, type, notNull: true, hidden: true });
 
 /** Bump when a rule below (bands, categories, which readings count) changes: the next batch rebuilds every table. */
-export const BI_RULES_VERSION = '1';
+export const BI_RULES_VERSION = '2';
 
 /** The helper tables' key for "year withheld" (no real event has year 0). */
 export const WITHHELD_YEAR = 0;
@@ -138,9 +138,9 @@ export const KPI_VITALS_BY_YEAR: TableSpec = {
 
 export const KPI_QC_BY_BATCH: TableSpec = {
   name: 'kpi_qc_by_batch',
-  doc: 'QC per batch (batch_ref = commit order) and vital: rows in, loaded, rejected, duplicates, and reject, flagged, clipped and null shares',
+  doc: 'QC per batch (seq = commit order) and vital: rows in, loaded, rejected, duplicates, and reject, flagged, clipped and null shares',
   columns: [
-    { name: 'batch_ref', type: 'int', notNull: true },
+    { name: 'seq', type: 'int', notNull: true },
     { name: 'batch_id', type: t(40), notNull: true },
     { name: 'vital', type: t(20), notNull: true },
     { name: 'rows_in', type: 'int' },
@@ -152,7 +152,7 @@ export const KPI_QC_BY_BATCH: TableSpec = {
     { name: 'clipped_share', type: 'double' },
     { name: 'null_share', type: 'double' },
   ],
-  primaryKey: ['batch_ref', 'vital'],
+  primaryKey: ['seq', 'vital'],
 };
 
 // ---- helpers: exact counts (never shown to analysts) --------------------------------------------------------
