@@ -157,6 +157,11 @@ export async function runAudit(config: Config, opts: AuditOptions = {}): Promise
   // The canary's writer set its own name policy: back to this project's.
   if (key) applyNamePolicy(config, key);
   const ctx = contextOf(config, key);
+  if (config.store === 'postgres') {
+    // This version inspects the SQLite store's tables only. The Parquet release, logs, attestations and the canary run
+    // are audited; the database is not, and that is a finding rather than a silent pass.
+    findings.push({ kind: 'not_inspected', where: `PostgreSQL schema ${config.postgres.schema}`, detail: 'the tables of the PostgreSQL store are not inspected by medetl audit (SQLite stores only); see docs/privacy.md for the SQL checks' });
+  }
   try {
     findings.push(...(await auditRelease(ctx)));
     const set = new NeedleSet(unsafeNameNeedles(ctx));

@@ -35,7 +35,9 @@ export type FindingKind =
   | 'attestation'
   | 'small_cell'
   | 'raw_identifier'
-  | 'canary';
+  | 'canary'
+  /** A part of the release this audit cannot inspect (the PostgreSQL store's tables): never passed silently. */
+  | 'not_inspected';
 
 export interface Finding {
   kind: FindingKind;
