@@ -22,7 +22,7 @@ program
   .name('medetl')
   .description(
     'Local-first ETL for healthcare vitals: Synthea feed -> schema -> clean -> QC -> HIPAA Safe Harbor ' +
-      'de-identification -> Parquet + SQLite in masked_out/. Only masked data leaves the pipeline.',
+      'de-identification -> a store (SQLite embedded, or PostgreSQL) + Parquet parts. Only masked data leaves the pipeline.',
   )
   // Usage errors (unknown command or option, missing argument) exit 2, as documented; help exits 0.
   .exitOverride((err) => {
