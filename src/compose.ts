@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './ops/log.js';
 import { assertZone } from './pipeline/parse.js';
 import { AGE90_RELEASE_DDL, Age90Guard } from './privacy/age90.js';
 import { AttestationSink } from './privacy/attestation-sink.js';
-import type { ReleaseInspector } from './privacy/inspect.js';
+import type { ReleaseInspector } from './stores/inspect.js';
 import { applyNamePolicy } from './privacy/names.js';
 import { assertStoreProfile, storeProfileStep } from './privacy/store-profile.js';
 import { Vault } from './privacy/vault.js';

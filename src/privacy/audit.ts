@@ -21,7 +21,7 @@ import { AGE_CAP, processingDay } from '../pipeline/deid.js';
 import { OUTPUT_COLUMNS } from '../pipeline/types.js';
 import { initWasm } from '../sinks/parquet/encode.js';
 import { verifyAttestation } from './attestation.js';
-import type { ReleaseInspector, SchemaObject } from './inspect.js';
+import type { ReleaseInspector, SchemaObject } from '../stores/inspect.js';
 import { NeedleSet, type Needle } from './scan.js';
 
 export type FindingKind =

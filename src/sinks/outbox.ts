@@ -2,25 +2,9 @@
 // rows, so a batch is queued exactly when it commits) and drained by a sender of its own, beside the pipeline.
 // The Power BI push sink (sinks/powerbi.ts) is the one implementation; nothing outside it names Power BI.
 import type { MaskedBatch } from '../pipeline/deid.js';
+import type { OutboxQueue } from '../stores/outbox.js';
 
-export interface OutboxChunk {
-  seq: number;
-  batchId: string;
-  rows: number;
-  payload: string;
-}
-
-/** The store's side of one sink's outbox: what the sender reads and settles. */
-export interface OutboxQueue {
-  pending(): Promise<{ chunks: number; rows: number }>;
-  /** The oldest chunk, or undefined when the outbox is empty. */
-  next(): Promise<OutboxChunk | undefined>;
-  /** Delivered: remove it (and count it as delivered for its batch). */
-  delivered(chunk: OutboxChunk): Promise<void>;
-  /** A failed attempt, counted on the chunk. */
-  attempted(chunk: OutboxChunk): Promise<void>;
-  close(): Promise<void>;
-}
+export type { OutboxChunk, OutboxQueue } from '../stores/outbox.js';
 
 /** The sink that runs beside the pipeline once its chunks are queued. */
 export interface OutboxSender {

@@ -15,7 +15,7 @@ import type { MaskedBatch } from '../pipeline/deid.js';
 import type { BatchCounts, ColumnMetrics } from '../pipeline/types.js';
 import type { DriftRow, LedgerReader, QuarantineRecord } from './ledger.js';
 import type { SqlTx } from './steps.js';
-import type { OutboxQueue } from '../sinks/outbox.js';
+import type { OutboxQueue } from './outbox.js';
 
 export type { DriftRow, QuarantineRecord };
 

@@ -3,7 +3,7 @@
 // so a chunk is never sent by two processes at once. The lock goes with its connection (a killed sender's lock is
 // released by the server, and another takes over).
 import type pg from 'pg';
-import type { OutboxChunk, OutboxQueue } from '../../sinks/outbox.js';
+import type { OutboxChunk, OutboxQueue } from '../outbox.js';
 import { checkout, type Conn } from './connect.js';
 import { storeError } from './errors.js';
 import type { PgNames } from './names.js';

@@ -2,7 +2,7 @@
 // and, when present, paths.state/private.sqlite.
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { BatchFacts, ReleaseInspector, SchemaObject } from '../../privacy/inspect.js';
+import type { BatchFacts, ReleaseInspector, SchemaObject } from '../inspect.js';
 import { CLEANED_EVENTS_VIEW, RELEASE_TABLES } from '../schema.js';
 import { createTableSql, createViewSql } from './ddl.js';
 

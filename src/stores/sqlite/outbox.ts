@@ -3,7 +3,7 @@
 // so a blocking busy wait here would stall the batch. Writes retry asynchronously instead.
 import Database from 'better-sqlite3';
 import { sleep } from '../../core/retry.js';
-import type { OutboxChunk, OutboxQueue } from '../../sinks/outbox.js';
+import type { OutboxChunk, OutboxQueue } from '../outbox.js';
 
 export class SqliteOutboxQueue implements OutboxQueue {
   private readonly db: Database.Database;

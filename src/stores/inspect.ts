@@ -1,4 +1,4 @@
-// What `medetl audit` needs to know about a release store and its private state: facts only, read-only. The SQLite
+// What `medetl audit` (privacy/audit.ts) may read of a release store and its private state: facts only, read-only. The SQLite
 // store implements it (stores/sqlite/inspect.ts); the checks that judge the facts are in privacy/audit.ts.
 
 export interface SchemaObject {
