@@ -166,6 +166,8 @@ describe('Alerter', () => {
     expect(started).toEqual([]); // no transport was started before notify() returned
     await waitFor(() => hook.bodies.length === 1 && smtp.mails.length === 1, 5_000, 'delivery');
     expect(started).toHaveLength(1);
+    // the server has the message a moment before the client counts it as sent
+    await waitFor(() => a.stats.sent === 3, 5_000, 'the sends counted');
     expect(a.stats).toMatchObject({ sent: 3, failed: 0 });
     await a.close();
   });
