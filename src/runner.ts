@@ -36,10 +36,10 @@ import { auditMaskedBatch } from './privacy/batch-audit.js';
 import type { Vault } from './privacy/vault.js';
 import { filterRows } from './pipeline/clean.js';
 import { checkThresholds } from './pipeline/qc.js';
-import { readCsvFile } from './pipeline/read.js';
-import { countRejects, RawBatchBuilder, resolveHeader } from './pipeline/schema.js';
+import { headSha256, readSegments } from './pipeline/segments.js';
+import { countRejects, RawBatchBuilder, resolveHeader, type HeaderMap } from './pipeline/schema.js';
 import { cleanAndCheck, dropDuplicatesWithin } from './pipeline/stages.js';
-import type { BatchCounts, RawBatch } from './pipeline/types.js';
+import type { BatchCounts, RawBatch, Reject } from './pipeline/types.js';
 import type { FileSink, StagedFiles } from './sinks/file-sink.js';
 import type { OutboxSink } from './sinks/outbox.js';
 import { writeRejects } from './sources/quarantine.js';
@@ -65,6 +65,25 @@ export interface BatchResult extends BatchCounts {
   drift?: number;
   /** Where the file went, as it may be printed (its name through the name policy). */
   movedTo?: string;
+  /** Batches this delivery committed (a file larger than batch.max_rows records makes several). */
+  batches?: number;
+  /** The load continued after segments committed earlier (a file that grew, or an interrupted big file): from here. */
+  resumedAt?: number;
+}
+
+/** Adds one committed batch to a file's result. */
+function addCounts(total: BatchResult, r: BatchResult): void {
+  total.batches = (total.batches ?? 0) + 1;
+  total.batchId = r.batchId;
+  total.rowsIn += r.rowsIn;
+  total.loaded += r.loaded;
+  total.rejected += r.rejected;
+  for (const [k, v] of Object.entries(r.rejectedByReason)) total.rejectedByReason[k] = (total.rejectedByReason[k] ?? 0) + v;
+  total.duplicates += r.duplicates;
+  total.flagged += r.flagged;
+  total.clipped += r.clipped;
+  if (r.drift !== undefined) total.drift = (total.drift ?? 0) + r.drift;
+  if (r.warnings) total.warnings = [...(total.warnings ?? []), ...r.warnings.filter((w) => !total.warnings?.includes(w))];
 }
 
 /** The privacy layer's parts (compose.ts makes them). */
@@ -116,8 +135,8 @@ async function driftBaseline(store: Store, window: number): Promise<DriftBaselin
 }
 
 /** A row-count estimate from the file size and the header's width (~10 bytes a field, +5%), capped. */
-function expectedRows(size: number | null, header: string[]): number {
-  return size === null ? 1024 : Math.min((size / (header.length * 10)) * 1.05, 2_000_000);
+function expectedRows(size: number | null, fields: number): number {
+  return size === null ? 1024 : Math.min((size / (fields * 10)) * 1.05, 2_000_000);
 }
 
 export class Runner {
@@ -128,58 +147,118 @@ export class Runner {
   }
 
   /**
-   * One delivery, exactly once. Bad content ends quarantined (returned, never thrown); an abort, a transient failure
-   * or an unexpected error is thrown with the transaction rolled back and nothing staged left behind, so the
-   * caller (drive.ts) can retry the delivery or quarantine it.
+   * One delivery, exactly once: the file as consecutive segments of at most batch.max_rows records, each its own
+   * batch (steps 1-5 per segment; the raw file is settled once, after the last). Bad content ends quarantined
+   * (returned, never thrown), with the segments before it committed; an abort, a transient failure or an
+   * unexpected error is thrown with the open transaction rolled back and nothing staged left behind, so the caller
+   * (drive.ts) can retry the delivery or quarantine it: committed segments are then found in the ledger.
    */
   async run(d: Delivery, opts: RunOptions = {}): Promise<BatchResult> {
-    const { config, log, store, key, clock } = this.parts;
+    const { config, key } = this.parts;
     const t0 = performance.now();
-    const startedAtMs = clock();
-    const name = d.name;
-    const result: BatchResult = {
-      file: safeName(name), status: 'loaded', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
-      flagged: 0, clipped: 0, ms: 0,
+    const total: BatchResult = {
+      file: safeName(d.name), status: 'skipped_duplicate', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {},
+      duplicates: 0, flagged: 0, clipped: 0, ms: 0, batches: 0,
     };
     const signal = opts.signal ? AbortSignal.any([opts.signal, d.signal]) : d.signal;
-    const checkAbort = () => {
-      if (signal.aborted) throw abortError();
-    };
     let size: number | null = null;
     try {
       size = statSync(d.path).size;
     } catch {
       // vanished: the read below reports it
     }
+    const maxRows = config.batch.max_rows;
+    let header: HeaderMap | null = null;
+    let width = 0;
+    let builder: RawBatchBuilder | null = null;
+    let rowsBefore = 0;
+    let skippedBatchId: string | null = null;
     let content: ContentRef | null = null;
-    let tx: BatchTransaction | null = null;
-    let staged: StagedFiles[] = [];
+    const fileRejects: Reject[] = [];
+    const fresh = () => new RawBatchBuilder(header!, config.input.timezone, Math.min(maxRows + 1, expectedRows(size, width)));
     try {
       await this.parts.preflight?.();
-      // 1. read + schema, streaming; the content key covers exactly the bytes processed.
-      let builder: RawBatchBuilder | null = null;
-      const read = await readCsvFile(
+      // 1. read + schema, streaming; each segment's content key covers exactly the file's bytes up to its end.
+      const head = headKey(key, await headSha256(d.path));
+      const earlier = await this.parts.store.segments(head);
+      const segments = readSegments(
         d.path,
         (fields, line) => {
           if (builder) return builder.add(fields, line);
-          builder = new RawBatchBuilder(resolveHeader(fields), config.input.timezone, expectedRows(size, fields));
+          header = resolveHeader(fields);
+          width = fields.length;
+          builder = fresh();
         },
-        { signal, onProgress: opts.onProgress && ((bytes, total) => opts.onProgress!(builder?.rowsIn ?? 0, bytes, total)) },
+        {
+          maxRows, cutAt: earlier.map((e) => e.endOffset), signal,
+          onProgress: opts.onProgress && ((bytes, all) => opts.onProgress!(rowsBefore + ((builder as RawBatchBuilder | null)?.rowsIn ?? 0), bytes, all)),
+        },
       );
-      content = { contentKey: contentKey(key, read.sha256), headKey: headKey(key, read.headSha256), startOffset: 0, endOffset: read.bytes };
+      for await (const seg of segments) {
+        content = { contentKey: contentKey(key, seg.prefixSha256), headKey: head, startOffset: seg.startOffset, endOffset: seg.endOffset };
+        const b: RawBatchBuilder | null = builder;
+        builder = header ? fresh() : null; // the next segment's records go to a new batch
+        rowsBefore += b?.rowsIn ?? 0;
+        if (seg.index > 0 && b && b.rowsIn === 0) continue; // only blank lines after the last cut
+        const r = await this.loadSegment(d, content, b, fileRejects, signal, t0);
+        if (r.kind === 'committed') {
+          skippedBatchId = r.batchId;
+          continue;
+        }
+        if (seg.startOffset > 0 && skippedBatchId !== null && total.batches === 0) total.resumedAt = seg.startOffset;
+        if (seg.index === 0 && earlier.length > 0) {
+          // Its first bytes match a file committed before, but not up to any end committed before.
+          this.parts.log.warn({ event: 'file_rewritten', file: d.name }, 'a file seen before changed before its end: loaded again (events already stored count as duplicates)');
+        }
+        addCounts(total, r.result);
+      }
+    } catch (err) {
+      if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, total, content, t0);
+      throw err;
+    }
+    if (total.batches === 0) return this.skipped(d, skippedBatchId!, t0);
+    // 5 (the file's part). Committed. What follows can fail without undoing it: a raw file left behind is found
+    // committed next time.
+    try {
+      total.movedTo = shown(await d.done());
+    } catch (err) {
+      this.parts.log.warn({ event: 'post_commit_step_failed', file: d.name, batch_id: total.batchId, code: (err as NodeJS.ErrnoException).code }, 'batch committed; finishing step will be retried');
+    }
+    total.status = 'loaded';
+    total.ms = Math.round(performance.now() - t0);
+    return total;
+  }
 
+  /** One segment through steps 2-5 (all but settling the raw file). */
+  private async loadSegment(
+    d: Delivery, content: ContentRef, b: RawBatchBuilder | null, fileRejects: Reject[], signal: AbortSignal, t0: number,
+  ): Promise<{ kind: 'committed'; batchId: string } | { kind: 'loaded'; result: BatchResult }> {
+    const { config, log, store, key, clock } = this.parts;
+    const tSeg = performance.now();
+    const startedAtMs = clock();
+    const name = d.name;
+    const result: BatchResult = {
+      file: safeName(name), status: 'loaded', batchId: null, rowsIn: 0, loaded: 0, rejected: 0, rejectedByReason: {}, duplicates: 0,
+      flagged: 0, clipped: 0, ms: 0,
+    };
+    const checkAbort = () => {
+      if (signal.aborted) throw abortError();
+    };
+    let tx: BatchTransaction | null = null;
+    let staged: StagedFiles[] = [];
+    try {
       // 2. begin, unless this content is committed already.
       const batchId = newBatchId();
       const begun = await store.begin(content, batchId);
-      if (begun.kind === 'committed') return this.skipped(d, begun.batchId, t0);
+      if (begun.kind === 'committed') return begun;
       tx = begun.tx;
-      if (!builder) throw new BatchError('empty_file', 'the file has no header line');
-      const b = builder as RawBatchBuilder;
+      if (!b) throw new BatchError('empty_file', 'the file has no header line');
       // One variable through the stages, so columns a stage replaced can be freed (1M rows: ~50 MB each).
       let batch: RawBatch = b.finish();
       result.rowsIn = b.rowsIn;
-      result.rejected = b.rejects.length;
-      result.rejectedByReason = countRejects(b.rejects);
+      const rejects = b.rejects;
+      result.rejected = rejects.length;
+      result.rejectedByReason = countRejects(rejects);
       checkAbort();
       const dedup = dropDuplicatesWithin(batch);
       result.duplicates = dedup.duplicates;
@@ -200,10 +279,10 @@ export class Runner {
       batch = q.batch;
       if (q.rejects.length) {
         // timestamp checks in reject mode: counted and written like the schema's rejects
-        b.rejects.push(...q.rejects);
-        b.rejects.sort((x, y) => x.line - y.line);
-        result.rejected = b.rejects.length;
-        result.rejectedByReason = countRejects(b.rejects);
+        rejects.push(...q.rejects);
+        rejects.sort((x, y) => x.line - y.line);
+        result.rejected = rejects.length;
+        result.rejectedByReason = countRejects(rejects);
       }
       this.parts.history?.stage(batchId, q.historyAppends);
       result.drift = q.drift.length;
@@ -246,7 +325,8 @@ export class Runner {
         await new Promise<void>((r) => setImmediate(r));
         checkAbort();
       } while (from < masked.n);
-      await writeRejects(config.resolved.quarantine, name, b.rejects);
+      // The file's rejects so far (every segment's), under its name in quarantine/.
+      await writeRejects(config.resolved.quarantine, name, [...fileRejects, ...rejects]);
 
       // 4. seal, then commit: the moment the batch exists.
       const files = (await Promise.all(staged.map((s) => s.seal()))).flat();
@@ -262,34 +342,33 @@ export class Runner {
         private: { sourceName: name, arrivedAtMs: d.arrivedAtMs, startedAtMs, committedAtMs: clock(), ms: Math.round(performance.now() - t0) },
       });
       tx = null;
+      fileRejects.push(...rejects);
     } catch (err) {
       await tx?.rollback().catch(() => undefined);
       if (result.batchId) this.parts.privacy.age90.discard(result.batchId);
       if (tx) this.parts.history?.discard(tx.batchId);
       await Promise.all(staged.map((s) => s.abort().catch(() => undefined)));
-      if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, result, content, t0);
-      if (err instanceof AlreadyCommittedError) return this.skipped(d, err.batchId, t0); // another writer won the race
+      if (err instanceof AlreadyCommittedError) return { kind: 'committed', batchId: err.batchId }; // another writer won the race
       throw err;
     }
-    // 5. Committed. What follows can fail without undoing it: recovery publishes a part left temporary, and a raw
-    // file left behind is found committed next time.
+    // 5 (the batch's part). Committed: recovery publishes a part left temporary.
     try {
       await Promise.all(staged.map((s) => s.publish()));
       await this.parts.privacy.age90.afterCommit(result.batchId!);
-      result.movedTo = shown(await d.done());
     } catch (err) {
       log.warn({ event: 'post_commit_step_failed', file: name, batch_id: result.batchId, code: (err as NodeJS.ErrnoException).code }, 'batch committed; finishing step will be retried');
     }
-    result.ms = Math.round(performance.now() - t0);
+    result.ms = Math.round(performance.now() - tSeg);
     log.info(
       {
         event: 'batch_loaded', file: name, batch_id: result.batchId, rows_in: result.rowsIn, loaded: result.loaded,
         rejected: result.rejected, rejected_by_reason: result.rejectedByReason, duplicates: result.duplicates,
         flagged: result.flagged, clipped: result.clipped, ms: result.ms, key_id: key.id,
+        start_offset: content.startOffset, end_offset: content.endOffset,
       },
       'batch committed',
     );
-    return result;
+    return { kind: 'loaded', result };
   }
 
   /** The content was committed already (by an earlier batch, or by another writer just now): settle the file. */
@@ -314,6 +393,7 @@ export class Runner {
     }));
     await this.parts.store.recordQuarantine({ sourceName: d.name, reasonCode: e.code, contentKey: content?.contentKey ?? null, atMs: this.parts.clock() });
     this.parts.log.warn({ event: 'batch_quarantined', file: d.name, reason: e.code }, 'file quarantined');
-    return { ...result, status: 'quarantined', batchId: null, loaded: 0, reason: { code: e.code, message: e.message }, movedTo, ms: Math.round(performance.now() - t0) };
+    // `result` holds what segments before this one committed (nothing, for a file of one batch).
+    return { ...result, status: 'quarantined', batchId: null, reason: { code: e.code, message: e.message }, movedTo, ms: Math.round(performance.now() - t0) };
   }
 }

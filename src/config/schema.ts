@@ -208,6 +208,17 @@ export const sinksSchema = z
   })
   .strict();
 
+/** How a file becomes batches. */
+export const batchSchema = z
+  .object({
+    /**
+     * A batch holds at most this many records: a larger file loads as consecutive batches (segments cut at record
+     * boundaries), each exactly once, so memory is bounded by this and not by the file. QC fences are per batch.
+     */
+    max_rows: z.number().int().min(1).max(4_000_000).default(1_000_000),
+  })
+  .strict();
+
 export const watchSchema = z
   .object({
     /** A file name pattern: `*` and `?` only, no folder part (incoming/ is watched without its subfolders). */
@@ -351,6 +362,7 @@ export const configSchema = z
     /** Replaced by deid.zip3_table; read only to say so (config/load.ts). */
     zip3_restricted: z.unknown().optional(),
     sinks: sinksSchema.default(sinksSchema.parse({})),
+    batch: batchSchema.default(batchSchema.parse({})),
     watch: watchSchema.default(watchSchema.parse({})),
     generate: generateSchema.default(generateSchema.parse({})),
     alerts: alertsSchema.default(alertsSchema.parse({})),

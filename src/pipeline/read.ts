@@ -124,14 +124,15 @@ function parseQuoted(s: string, pos: number): { fields: string[]; end: number; l
   }
 }
 
-/** The head digest covers the first HEAD_BYTES of a file: it finds earlier segments of a file that grew. */
-export const HEAD_BYTES = 64 * 1024;
+/**
+ * The head digest covers the first HEAD_BYTES of a file: it finds earlier segments of a file that grew (a file
+ * smaller than this that grows is not found: it loads again and its old events count as duplicates).
+ */
+export const HEAD_BYTES = 4096;
 
 export interface ReadResult {
   /** SHA-256 of every byte read (hex). Unkeyed: callers key it (deid.ts contentKey) before it is stored. */
   sha256: string;
-  /** SHA-256 of the first HEAD_BYTES bytes (or of the whole file when smaller). */
-  headSha256: string;
   bytes: number;
 }
 
@@ -146,7 +147,6 @@ export async function readCsvFile(
 ): Promise<ReadResult> {
   const total = (await stat(file)).size;
   const hash = createHash('sha256');
-  const head = createHash('sha256');
   const decoder = new StringDecoder('utf8');
   const tok = new CsvTokenizer(onRecord);
   let bytes = 0;
@@ -157,14 +157,13 @@ export async function readCsvFile(
       throw abortError();
     }
     hash.update(chunk);
-    if (bytes < HEAD_BYTES) head.update(chunk.subarray(0, HEAD_BYTES - bytes));
     bytes += chunk.length;
     tok.push(decoder.write(chunk));
     opts.onProgress?.(bytes, total);
   }
   tok.push(decoder.end());
   tok.end();
-  return { sha256: hash.digest('hex'), headSha256: head.digest('hex'), bytes };
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /** SHA-256 of a whole file (used when a read stopped early, e.g. on a bad header). */
