@@ -231,6 +231,11 @@ export const watchSchema = z
     on_success: z.enum(['archive', 'delete']).default('archive'),
     /** A file must keep the same size and mtime this long before it is read. */
     stable_ms: z.number().int().min(0).default(500),
+    /**
+     * A loaded file stays in incoming/ until it has been idle this long, then it is archived (or deleted); if it grows
+     * meanwhile, the appended lines load as a new batch. 0: settle at once. `--drain` settles at once.
+     */
+    archive_after_ms: z.number().int().min(0).default(30_000),
     rescan_ms: z.number().int().min(100).default(5000),
     queue_limit: z.number().int().min(1).default(1000),
     /** On stop (Ctrl+C, SIGTERM), the batch in flight may finish within this time; after it, it is rolled back. */

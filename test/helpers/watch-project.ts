@@ -85,7 +85,8 @@ export function makeProject(overrides: { watch?: Record<string, unknown>; alerts
   const root = testDir('watch');
   const { watch, alerts, deid, ...rest } = overrides;
   const cfg = {
-    watch: { stable_ms: 150, rescan_ms: 500, ...watch },
+    // Loaded files are archived at once (test/watch/appends.test.ts covers watch.archive_after_ms).
+    watch: { stable_ms: 150, rescan_ms: 500, archive_after_ms: 0, ...watch },
     alerts: { enabled: false, ...alerts },
     log: { level: 'info' },
     // These tests name files after what they test (events_slow.csv): let such names through the name policy

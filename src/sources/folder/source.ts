@@ -36,6 +36,9 @@ export class FolderSource implements Source {
   private readonly accept: (name: string) => boolean;
   private readonly queue: FileQueue;
   private readonly parked = new Map<string, number>();
+  /** Loaded files kept in incoming/ until idle for watch.archive_after_ms (they may grow: appends load again). */
+  private readonly held = new Map<string, { name: string; size: number; mtimeMs: number; since: number }>();
+  private nextSweepAt = 0;
   private watcher: FSWatcher | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
   private inFlight: string | null = null;
@@ -112,7 +115,7 @@ export class FolderSource implements Source {
       this.log.warn({ event: 'watch_changed_while_reading', file: name });
       return;
     }
-    if (this.isParked(abs, Date.now())) return;
+    if (this.isParked(abs, Date.now()) || this.held.has(abs)) return;
     if (this.queue.offer(abs, name, Date.now())) this.wake();
     else this.pauseWatcher(); // more arrive than the queue holds: scans take over until the backlog is down
   }
@@ -192,7 +195,7 @@ export class FolderSource implements Source {
       await renameInvalidNames(this.incoming, this.accept, (to) => this.log.warn({ event: 'watch_renamed_invalid_name', file: to }, 'a file name that was not valid UTF-8 was renamed'));
       result = await scanIncoming(this.incoming, (name) => this.accept(name) && !this.isParked(path.join(this.incoming, name), now), {
         limit: room,
-        skip: (f) => this.queue.has(f) || this.inFlight === f,
+        skip: (f) => this.queue.has(f) || this.inFlight === f || this.held.has(f),
       });
     } catch (err) {
       this.log.warn({ event: 'watch_scan_failed', code: (err as NodeJS.ErrnoException).code ?? (err as Error).name });
@@ -207,6 +210,51 @@ export class FolderSource implements Source {
     if (result.matched > this.queue.limit) this.pauseWatcher();
     else if (result.matched <= this.queue.limit / 2) await this.resumeWatcher();
     return result.matched;
+  }
+
+  /**
+   * Loaded files kept in incoming/: one that grew (or changed) goes back through the stability gate, and the runner
+   * loads what was appended; one idle for watch.archive_after_ms is archived (or deleted).
+   */
+  private async sweepHeld(force = false): Promise<void> {
+    const now = Date.now();
+    if (this.held.size === 0 || (!force && now < this.nextSweepAt)) return;
+    const after = this.config.watch.archive_after_ms;
+    this.nextSweepAt = now + Math.max(100, Math.min(1000, after / 4));
+    for (const [file, h] of [...this.held]) {
+      if (this.stopped) return;
+      let st;
+      try {
+        st = await fs.stat(file);
+      } catch {
+        this.held.delete(file); // gone: moved or removed by someone else
+        continue;
+      }
+      if (st.size !== h.size || st.mtimeMs !== h.mtimeMs) {
+        this.held.delete(file);
+        this.log.info({ event: 'watch_loaded_file_changed', file: h.name, grew: st.size > h.size }, 'a loaded file changed: what was appended loads as a new batch');
+        if (this.queue.offer(file, h.name, now)) this.wake();
+        continue;
+      }
+      if (force || now - Math.max(h.since, st.mtimeMs) >= after) {
+        this.held.delete(file);
+        try {
+          await settleLoaded(file, this.config.watch.on_success, this.config.resolved.archive);
+        } catch (err) {
+          // a full or read-only archive: the file stays, found committed next time
+          this.log.warn({ event: 'watch_archive_failed', file: h.name, code: (err as NodeJS.ErrnoException).code });
+        }
+      }
+    }
+  }
+
+  /** A loaded file: settle it now, or hold it in incoming/ while it may still grow. */
+  private async loaded(e: QueueEntry): Promise<string | undefined> {
+    const { watch } = this.config;
+    if (this.opts.drain || watch.archive_after_ms === 0) return settleLoaded(e.path, watch.on_success, this.config.resolved.archive);
+    // As read (judged stable just before): a write since then shows as a change in the next sweep.
+    this.held.set(e.path, { name: e.name, size: e.state?.size ?? -1, mtimeMs: e.state?.mtimeMs ?? -1, since: Date.now() });
+    return undefined;
   }
 
   /** Look at every settling file whose time has come. */
@@ -250,6 +298,7 @@ export class FolderSource implements Source {
       const refill = this.queue.overflowed && this.queue.size <= this.queue.limit / 2;
       if ((this.scanOwed || refill) && this.queue.size < this.queue.limit) await this.scan();
       await this.settle();
+      await this.sweepHeld();
       if (this.stopped) break;
       const next = this.queue.takeReady();
       if (next) {
@@ -269,8 +318,8 @@ export class FolderSource implements Source {
         }
         continue;
       }
-      const at = this.queue.nextCheckAt();
-      await this.nap(at === undefined ? this.config.watch.rescan_ms : Math.max(0, at - Date.now()));
+      const at = Math.min(this.queue.nextCheckAt() ?? Infinity, this.held.size ? this.nextSweepAt : Infinity);
+      await this.nap(at === Infinity ? this.config.watch.rescan_ms : Math.max(0, at - Date.now()));
     }
   }
 
@@ -282,7 +331,7 @@ export class FolderSource implements Source {
       arrivedAtMs: e.state?.mtimeMs ?? null,
       attempt: 1,
       signal: NEVER,
-      done: () => settleLoaded(e.path, config.watch.on_success, config.resolved.archive),
+      done: () => this.loaded(e),
       quarantine: (reason: QuarantineReason) => quarantineFile(e.path, config.resolved.quarantine, reason),
       retryLater: async (delayMs: number) => {
         // Drain mode: not again in this run (the file stays in incoming/ for the next one).
