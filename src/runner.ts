@@ -2,8 +2,12 @@
 // store, the file sinks, the outbox sinks and the source behind it are chosen by compose.ts.
 //
 // THE EXACTLY-ONCE PROTOCOL (the one place it is written down; a SIGKILL may land between any two steps):
-//   1. Read the delivery, computing its content key while reading (a keyed hash: nothing in the release is an
-//      unkeyed hash of raw data). The pure stages run: schema, duplicates within the batch.
+//   1. Read the delivery as segments of at most batch.max_rows records (pipeline/segments.ts; one segment for most
+//      files), computing each segment's content key while reading: a keyed hash of the file's bytes up to the
+//      segment's end (nothing in the release is an unkeyed hash of raw data). Cuts also fall on the ends of segments
+//      committed earlier, so a file that grew or a big file whose load was interrupted finds those committed.
+//      Steps 2-5 run per segment; the raw file is settled (done()) once, after its last segment.
+//      The pure stages run: schema, duplicates within the batch.
 //   2. store.begin(content): content already committed (under any file name) -> delivery.done(), finished.
 //      Otherwise a transaction is open; the cross-batch duplicate fingerprints are marked in it.
 //   3. Clean, QC and de-identification run; the file sinks stage their files under temporary names while the
