@@ -21,6 +21,8 @@ export interface StatusReport {
   rows: { store: number; parquet: number; agree: boolean; unreadableParts: string[] };
   patients: number;
   lastBatch: { batchId: string; file: string | null; committedAt: string | null; ms: number | null; latencyMs: number | null; rowsIn: number; loaded: number } | null;
+  /** QC drift: departures of batch statistics from the rolling baseline (qc_drift), newest first. */
+  drift: { rows: number; alerts: number; latest: { batchId: string; column: string; statistic: string; baseline: number; observed: number; severity: 'warn' | 'alert' }[] };
   keyId: string | null;
   keyIdsInLedger: string[];
   daemon: { running: boolean; pid?: number; host?: string; since?: string };
@@ -69,6 +71,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
   try {
     const s = await ledger.summary();
     const [last] = await ledger.batches({ newestFirst: true, limit: 1 });
+    const drift = await ledger.drift();
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().slice(0, 19).replace('T', ' '));
     return {
       waiting,
@@ -84,6 +87,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
             rowsIn: last.rowsIn, loaded: last.loaded,
           }
         : null,
+      drift: { rows: drift.length, alerts: drift.filter((d) => d.severity === 'alert').length, latest: drift.slice(0, 5) },
       keyId,
       keyIdsInLedger: s.keyIds,
       daemon: daemonState(p.lock),
@@ -92,6 +96,8 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
     await ledger.close();
   }
 }
+
+const fmtNum = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
 
 function human(r: StatusReport, config: Config): string {
   const rel = (f: string) => path.relative(process.cwd(), f) || f;
@@ -111,6 +117,12 @@ function human(r: StatusReport, config: Config): string {
           `${lb.ms === null ? '' : `, processing ${lb.ms} ms`}${lb.latencyMs === null ? '' : `, latency ${(lb.latencyMs / 1000).toFixed(0)} s from arrival`}`
         : 'none yet'
     }`,
+    `QC drift:     ${
+      r.drift.rows === 0
+        ? 'none (no batch statistic departed from the rolling baseline)'
+        : `${r.drift.rows} departure(s), ${r.drift.alerts} alert(s); latest: ` +
+          r.drift.latest.slice(0, 3).map((d) => `${d.column} ${d.statistic} ${fmtNum(d.observed)} vs baseline ${fmtNum(d.baseline)} (${d.severity}, batch ${d.batchId.slice(0, 8)})`).join('; ')
+    }`,
     `key:          ${r.keyId ? `key id ${r.keyId}` : 'MEDETL_HMAC_KEY missing or invalid'}` +
       (otherKeys.length ? ` (WARNING: the ledger has batches under key id(s) ${otherKeys.join(', ')}: patient_key values will not join across keys)` : ''),
   ];
@@ -121,8 +133,8 @@ export function registerStatus(program: Command): void {
   withConfigOption(
     program
       .command('status')
-      .summary('waiting, processed, quarantined, rows in the store and Parquet, last batch, key, daemon')
-      .description('files waiting, batches processed and quarantined (by reason), rows in the store and in Parquet and whether they agree, last batch, key id, daemon')
+      .summary('waiting, processed, quarantined, rows in the store and Parquet, last batch, QC drift, key, daemon')
+      .description('files waiting, batches processed and quarantined (by reason), rows in the store and in Parquet and whether they agree, last batch, QC drift (departures from the rolling baseline), key id, daemon')
       .option('--json', 'print the report as one JSON object'),
   ).action(
     action(async (opts: { config?: string; json?: boolean }) => {
