@@ -107,10 +107,9 @@ export function createReporter(
     progress(file, rowsRead, bytesRead, totalBytes, elapsedMs) {
       if (elapsedMs < PROGRESS_AFTER_MS) return;
       if (!bar.active || barFile !== file) {
-        bar.start(safeName(path.basename(file)), totalBytes);
+        bar.start(safeName(path.basename(file)), totalBytes, bytesRead, rowsRead);
         barFile = file;
-      }
-      bar.update(bytesRead, rowsRead);
+      } else bar.update(bytesRead, rowsRead);
     },
     summary(s, line) {
       if (mode === 'json') return void out.write(`${JSON.stringify({ type: 'summary', ...s })}\n`);

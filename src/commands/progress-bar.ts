@@ -42,7 +42,8 @@ function count(x: number): string {
 }
 
 function amount(unit: string, x: number): string {
-  return unit === 'bytes' ? `${(x / MB).toFixed(1)} MB` : count(x);
+  if (unit !== 'bytes') return count(x);
+  return x < MB ? `${(x / 1024).toFixed(0)} KB` : `${(x / MB).toFixed(1)} MB`;
 }
 
 /** A cli-progress bar with the house format: label, bar, percent, done/total, rows, rows/s, ETA. */
