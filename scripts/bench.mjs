@@ -25,7 +25,7 @@ function project(name, config = '') {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'config.yaml'), config);
-  writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${KEY}\n`);
+  writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${KEY}\n`, { mode: 0o600 });
   return dir;
 }
 function child(script, ...argv) {
@@ -66,6 +66,9 @@ const add = (what, value, note = '') => {
   process.stderr.write(`  ${what}: ${value} ${note}\n`);
 };
 
+const os = await import('node:os');
+const load0 = os.loadavg()[0];
+const started = new Date();
 process.stderr.write(`medetl bench (${quick ? 'quick' : 'full'}${big ? ', big' : ''}), node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
 
 // 1. medetl process vs DuckDB on 100k and 1M rows.
@@ -205,7 +208,7 @@ for (const n of sizes) {
       const runs = [];
       for (let k = 0; k < (quick ? 1 : 3); k++) {
         const dir = project(`pg_${k}`, 'store: postgres\n');
-        writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${KEY}\nMEDETL_PG_URL=${u}\n`);
+        writeFileSync(path.join(dir, '.env'), `MEDETL_HMAC_KEY=${KEY}\nMEDETL_PG_URL=${u}\n`, { mode: 0o600 });
         if (k > 0) {
           await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
           await admin.query(`CREATE DATABASE ${db}`);
@@ -250,7 +253,8 @@ for (const n of sizes) {
 // 5. The reference the project started from, quoted (issue 14), not measured by this script.
 rows.push(['seed\'s pandas pipeline (reference): rows/s', '~35,000', 'quoted from issue 14; not measured here']);
 
-const table = ['| measurement | result | notes |', '| --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const head = `medetl bench (${quick ? '--quick' : 'full'}${big ? ' --big' : ''}), ${started.toISOString()} to ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB; load average (1 min) ${fmt(load0, 2)} at the start, ${fmt(os.loadavg()[0], 2)} at the end`;
+const table = [head, '', '| measurement | result | notes |', '| --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 process.stdout.write(`\n${table}\n`);
 writeFileSync(path.join(outDir, 'results.md'), `${table}\n`);
 
