@@ -111,13 +111,7 @@ function storeFindings(c: AuditContext, aged: Set<string> | null): Finding[] {
   const nPat = i.yearsOfAged90Patients();
   if (nPat) out.push({ kind: 'age90_year', where, detail: `${nPat} row(s) of patients aged ${AGE_CAP}+ carry dob_year or event_year` });
   if (aged) {
-    let rows = 0;
-    let patients = 0;
-    for (const [k, n] of i.patientsWithYears()) {
-      if (!aged.has(k)) continue;
-      patients++;
-      rows += n;
-    }
+    const { patients, rows } = i.yearRowsOf(aged);
     if (rows) {
       out.push({
         kind: 'age90_crossed', where,
