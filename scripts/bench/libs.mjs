@@ -34,6 +34,7 @@ if (which === 'csv-parse') {
     const { openPart } = await import('../../dist/sinks/parquet/encoder.js');
     const { deidentify } = await import('../../dist/pipeline/deid.js');
     const { parseKey } = await import('../../dist/config/key.js');
+    const { zip3Table } = await import('../../dist/config/zip3.js');
     const idx = Int32Array.from({ length: rows }, (_, i) => i % 2000);
     const raw = {
       kind: 'raw', n: rows, line: new Int32Array(rows), patientIdx: idx, patientIds: keys, dobDays: new Int32Array(rows).fill(-3000),
@@ -41,7 +42,7 @@ if (which === 'csv-parse') {
       systolic_bp: Float64Array.from(idx, (i) => 120 + (i % 20)), diastolic_bp: new Float64Array(rows).fill(80),
       heart_rate: new Float64Array(rows).fill(70), flags: new Uint32Array(rows),
     };
-    const m = deidentify(raw, { key: parseKey('ab'.repeat(32)), profile: 'safe_harbor', restrictedZip3: new Set(), batchId: 'b1', nowMs: Date.now() });
+    const m = deidentify(raw, { key: parseKey('ab'.repeat(32)), profile: 'safe_harbor', zip3: zip3Table('census2020'), batchId: 'b1', nowMs: Date.now() });
     const tmp = `${out}.dir`;
     await rm(tmp, { recursive: true, force: true });
     await (await import('node:fs/promises')).mkdir(tmp, { recursive: true });

@@ -1,8 +1,8 @@
 // Writes a synthetic events CSV of N rows (deterministic) for the benchmark: realistic widths,
-// 1 patient per ~50 rows, ~1% typos and spikes so every code path runs.
+// 1 patient per ~50 rows, ~1% typos and spikes so every code path runs. Rows are stepMs apart (default a minute).
 import { createWriteStream } from 'node:fs';
 
-export async function makeEvents(file, rows, { seed = 1, startMs = Date.UTC(2020, 0, 1) } = {}) {
+export async function makeEvents(file, rows, { seed = 1, startMs = Date.UTC(2020, 0, 1), stepMs = 60_000 } = {}) {
   let s = seed >>> 0;
   const rnd = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 4294967296);
   const out = createWriteStream(file);
@@ -15,7 +15,7 @@ export async function makeEvents(file, rows, { seed = 1, startMs = Date.UTC(2020
     const y = 1930 + (p % 90);
     const dob = `${y}-${String(1 + (p % 12)).padStart(2, '0')}-${String(1 + (p % 28)).padStart(2, '0')}`;
     const zip = String(1000 + ((p * 7919) % 98000)).padStart(5, '0');
-    const ts = new Date(startMs + i * 60_000 + Math.floor(rnd() * 1000) * 1000).toISOString().replace('.000', '');
+    const ts = new Date(startMs + i * stepMs + Math.floor(rnd() * 1000) * 1000).toISOString().replace('.000', '');
     const sys = (100 + rnd() * 50).toFixed(1);
     const dia = (60 + rnd() * 30).toFixed(1);
     let hr = (55 + rnd() * 50).toFixed(1);

@@ -6,7 +6,7 @@
 // events) are the server's ceiling on this machine at this moment, for a ratio that survives a busy machine.
 // argv: [rows] [csvFile]; MEDETL_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) is an admin URL.
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -14,8 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { parseKey } from '../../dist/config/key.js';
-import { configSchema } from '../../dist/config/schema.js';
-import { DEFAULT_ZIP3_TABLE } from '../../dist/config/zip3.js';
+import { loadConfig } from '../../dist/config/load.js';
+import { DEFAULT_ZIP3_TABLE_NAME, zip3Table } from '../../dist/config/zip3.js';
 import { filterRows } from '../../dist/pipeline/clean.js';
 import { deidentify, eventFingerprints } from '../../dist/pipeline/deid.js';
 import { CsvTokenizer } from '../../dist/pipeline/read.js';
@@ -39,6 +39,12 @@ const u = new URL(adminUrl);
 u.pathname = `/${dbName}`;
 
 const KEY = parseKey('ab'.repeat(32));
+const ZIP3 = zip3Table(DEFAULT_ZIP3_TABLE_NAME);
+// The stages' settings as a default project has them (an empty config.yaml).
+const cfgDir = mkdtempSync(path.join(tmpdir(), 'medetl-bench-pg-cfg-'));
+writeFileSync(path.join(cfgDir, 'config.yaml'), '');
+const STAGE_CONFIG = loadConfig(path.join(cfgDir, 'config.yaml'));
+rmSync(cfgDir, { recursive: true, force: true });
 const keyed = (label, data) => createHmac('sha256', KEY.bytes).update(label).update('\0').update(data).digest('hex');
 
 /** One batch through the store; the pipeline before it is not timed. */
@@ -57,8 +63,8 @@ async function loadOnce(store, file) {
   const t1 = performance.now();
   const fresh = filterRows(dedup.batch, await tx.markSeen(fps));
   const t2 = performance.now();
-  const checked = cleanAndCheck(fresh, configSchema.parse({}));
-  const masked = deidentify(checked.batch, { key: KEY, profile: 'safe_harbor', restrictedZip3: new Set(DEFAULT_ZIP3_TABLE.prefixes), batchId, nowMs: Date.UTC(2026, 0, 1) });
+  const checked = cleanAndCheck(fresh, STAGE_CONFIG, { nowMs: Date.UTC(2026, 0, 1) });
+  const masked = deidentify(checked.batch, { key: KEY, profile: 'safe_harbor', zip3: ZIP3, batchId, nowMs: Date.UTC(2026, 0, 1) });
   const t3 = performance.now();
   for (let from = 0; from < masked.n; from += 65_536) await tx.insertRows(masked, from, Math.min(masked.n, from + 65_536));
   const t4 = performance.now();
@@ -66,7 +72,7 @@ async function loadOnce(store, file) {
     entry: {
       batchId, ...ref, rowsIn: builder.rowsIn, loaded: masked.n, rejected: builder.rejects.length, rejectedByReason: countRejects(builder.rejects),
       duplicates: dedup.duplicates + (dedup.batch.n - fresh.n), flagged: checked.flaggedRows, clipped: checked.clippedRows, files: [],
-      keyId: 'k'.repeat(16), keyMode: 'hmac', deidProfile: 'safe_harbor', zip3Vintage: DEFAULT_ZIP3_TABLE.version, zip3TableHash: 'z'.repeat(16),
+      keyId: 'k'.repeat(16), keyMode: 'hmac', deidProfile: 'safe_harbor', zip3Vintage: ZIP3.vintage, zip3TableHash: ZIP3.hash,
       rulesetVersion: 'bench', warnings: [],
     },
     metrics: checked.metrics, outbox: [], drift: [], attestation: null,

@@ -1,6 +1,7 @@
 // Watch latency: each 10k-row file is written under a temporary name, renamed into incoming/, and
 // timed until its batch is committed (onBatch fires after the SQLite commit). Then a burst of small
-// files dropped at once. argv: projectDir latencyFiles burstFiles
+// files dropped at once. argv: projectDir latencyFiles burstFiles. Names are events_<digits>.csv: the console and
+// onBatch show any other name as a keyed id (ops/safe-name.ts), which would never match the name waited for.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../dist/config/load.js';
@@ -14,13 +15,13 @@ mkdirSync(incoming, { recursive: true });
 const waiting = new Map();
 const handle = await startWatch(config, {
   onBatch: (r) => {
-    const w = waiting.get(r.file);
+    const w = waiting.get(path.basename(r.file));
     if (w) w(performance.now());
   },
 });
 const latencies = [];
 for (let i = 0; i < Number(nLatency); i++) {
-  const name = `events_lat_${String(i).padStart(3, '0')}.csv`;
+  const name = `events_${100000 + i}.csv`;
   const tmp = path.join(incoming, `.${name}.tmp`);
   await makeEvents(tmp, 10_000, { seed: 1000 + i, startMs: Date.UTC(2021, 0, 1) + i * 10_000 * 60_000 });
   const done = new Promise((r) => waiting.set(name, r));
@@ -32,7 +33,7 @@ const burst = [];
 const staging = path.join(dir, 'staging');
 mkdirSync(staging, { recursive: true });
 for (let i = 0; i < Number(nBurst); i++) {
-  const name = `events_burst_${String(i).padStart(4, '0')}.csv`;
+  const name = `events_${200000 + i}.csv`;
   await makeEvents(path.join(staging, name), 20, { seed: 5000 + i, startMs: Date.UTC(2022, 0, 1) + i * 20 * 60_000 });
   burst.push(name);
 }

@@ -6,6 +6,7 @@ import { openLedger } from '../compose.js';
 import { compactRelease } from '../sinks/parquet/compact.js';
 import { UnreadablePartError } from '../sinks/parquet/read.js';
 import { action, configFrom, EXIT, withConfigOption } from './common.js';
+import { createProgressBar, progressAllowed } from './progress-bar.js';
 
 export function registerCompact(program: Command): void {
   withConfigOption(
@@ -16,17 +17,27 @@ export function registerCompact(program: Command): void {
         'write the parts of every committed batch into the single file masked_out/cleaned.parquet, and each BI table\n' +
           '(dimensions and KPIs) into masked_out/bi/<table>.parquet (temporary names, then rename); `watch` does this\n' +
           'by itself after batches (sinks.parquet.auto_compact_ms)',
-      ),
+      )
+      .option('-q, --quiet', 'no progress bar'),
   ).action(
-    action(async (opts: { config?: string }) => {
+    action(async (opts: { config?: string; quiet?: boolean }) => {
       const config = configFrom(opts);
+      // parts done of all parts (rows so far for the rate), on stderr, on a terminal only
+      const bar = createProgressBar({ unit: 'parts', enabled: !opts.quiet && progressAllowed() });
       const reader = await openLedger(config);
       try {
         const target = { maskedOut: config.resolved.maskedOut, outFile: config.resolved.compactParquet, compression: config.sinks.parquet.compression };
         let r;
         try {
-          r = (await compactRelease(target, reader))!;
+          r = (await compactRelease(target, reader, {
+            onProgress: (p) => {
+              if (!bar.active) bar.start('compact', p.parts);
+              bar.update(p.partsDone, p.rows);
+            },
+          }))!;
+          bar.stop();
         } catch (err) {
+          bar.stop();
           if (!(err instanceof UnreadablePartError)) throw err;
           process.stderr.write(`medetl: ${err.message}; cleaned.parquet was left as it was (medetl verify lists every problem)\n`);
           return EXIT.verifyMismatch;

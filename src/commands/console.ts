@@ -1,11 +1,13 @@
-// What `medetl watch` prints. Human: one line per batch on stdout, status lines on stderr, and on a TTY a
-// progress line for a long batch, rewritten in place with \r. Quiet: errors only. JSON: one object per line on
+// What `medetl watch` and `medetl process` print. Human: one line per batch on stdout, status lines on stderr, and on
+// a TTY a progress bar for a long batch (progress-bar.ts, on stderr; bytes read of the file, rows, rate, ETA). Quiet:
+// errors only (`process` asks for the bar in quiet mode: its own lines are printed by the command). JSON: one object per line on
 // stdout for scripts (type "batch" per file, one "summary" at the end); nothing else goes to stdout.
 // Counts, codes and file names only: never a row value.
 import path from 'node:path';
 import type { FailedFile, Reporter } from '../drive.js';
 import type { BatchResult } from '../runner.js';
 import { printable, safeName } from '../ops/safe-name.js';
+import { createProgressBar, progressAllowed, type TtyStream } from './progress-bar.js';
 
 export type { FailedFile, Reporter };
 
@@ -13,12 +15,20 @@ export type OutputMode = 'human' | 'quiet' | 'json' | 'silent';
 
 
 interface Streams {
-  out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
-  err: NodeJS.WritableStream;
+  out: TtyStream;
+  err: TtyStream;
 }
 
+/** A batch shorter than this never shows a bar (a flash on every small file). */
 const PROGRESS_AFTER_MS = 300;
-const PROGRESS_EVERY_MS = 100;
+
+export interface ReporterOptions {
+  /** Draw the progress bar (when both streams are terminals). Default: only in human mode. Never in json/silent. */
+  progress?: boolean;
+}
+
+/** The Reporter, plus a way for a command printing its own lines to take the bar off the screen first. */
+export type ConsoleReporter = Reporter & { clearProgress(): void };
 
 function n(x: number): string {
   return x.toLocaleString('en-US');
@@ -52,17 +62,21 @@ export function batchJson(r: BatchResult): string {
   });
 }
 
-export function createReporter(mode: OutputMode, streams: Streams = { out: process.stdout, err: process.stderr }): Reporter {
+export function createReporter(
+  mode: OutputMode,
+  streams: Streams = { out: process.stdout, err: process.stderr },
+  opts: ReporterOptions = {},
+): ConsoleReporter {
   const { out, err } = streams;
-  const tty = mode === 'human' && out.isTTY === true;
-  let progressShown = false;
-  let lastProgress = 0;
+  const wanted = mode !== 'json' && mode !== 'silent' && (opts.progress ?? mode === 'human');
+  const bar = createProgressBar({ unit: 'bytes', stream: err, enabled: wanted && progressAllowed(out, err) });
+  let barFile: string | null = null;
   const clearProgress = () => {
-    if (!progressShown) return;
-    out.write('\r\x1b[2K');
-    progressShown = false;
+    bar.stop();
+    barFile = null;
   };
   return {
+    clearProgress,
     info(message) {
       if (mode !== 'human') return;
       clearProgress();
@@ -91,15 +105,11 @@ export function createReporter(mode: OutputMode, streams: Streams = { out: proce
       err.write(`${'failed'.padEnd(11)} ${file}  reason ${f.code} after ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}; left in incoming/\n`);
     },
     progress(file, rowsRead, bytesRead, totalBytes, elapsedMs) {
-      if (!tty || elapsedMs < PROGRESS_AFTER_MS) return;
-      const now = Date.now();
-      if (now - lastProgress < PROGRESS_EVERY_MS) return;
-      lastProgress = now;
-      const pct = totalBytes > 0 ? Math.min(100, Math.floor((bytesRead / totalBytes) * 100)) : 0;
-      const line = `  ${safeName(path.basename(file))}  ${String(pct).padStart(3)}%  ${n(rowsRead)} rows`;
-      const width = out.columns && out.columns > 20 ? out.columns : 80;
-      out.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
-      progressShown = true;
+      if (elapsedMs < PROGRESS_AFTER_MS) return;
+      if (!bar.active || barFile !== file) {
+        bar.start(safeName(path.basename(file)), totalBytes, bytesRead, rowsRead);
+        barFile = file;
+      } else bar.update(bytesRead, rowsRead);
     },
     summary(s, line) {
       if (mode === 'json') return void out.write(`${JSON.stringify({ type: 'summary', ...s })}\n`);

@@ -8,6 +8,7 @@ import { generateBatch, type GenerateBatchOptions, type GenerateBatchResult } fr
 import { NOISE_PROFILES } from '../feed/noise.js';
 import { parseDuration } from '../feed/stamp.js';
 import { action, configFrom, withConfigOption } from './common.js';
+import { createProgressBar, progressAllowed } from './progress-bar.js';
 
 export { generateBatch, mapToIncoming, resolveJar } from '../feed/batch.js';
 export type { GenerateBatchOptions, GenerateBatchResult } from '../feed/batch.js';
@@ -102,6 +103,7 @@ interface GenerateCliOptions {
   out?: string;
   jar?: string;
   follow?: boolean;
+  quiet?: boolean;
 }
 
 export function registerGenerate(program: Command): void {
@@ -133,6 +135,7 @@ export function registerGenerate(program: Command): void {
       })
       .option('--out <dir>', 'folder for the events files (default paths.incoming)')
       .option('--jar <path>', 'Synthea jar for this run (overrides SYNTHEA_JAR and generate.synthea_jar)')
+      .option('-q, --quiet', 'no progress bar')
       .option('--follow', 'real Synthea: follow the same population over time (snapshot saved once, then reloaded with the clock moved forward); the built-in generator always does'),
   ).action(
     action(async (opts: GenerateCliOptions) => {
@@ -154,6 +157,13 @@ export function registerGenerate(program: Command): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // batches done of --batches (stderr, terminals only; --every without --batches has no end, so no bar)
+      const bar = createProgressBar({ unit: 'batches', enabled: !opts.quiet && Number.isFinite(total) && progressAllowed() });
+      let rowsSoFar = 0;
+      const say = (text: string) => {
+        bar.stop();
+        process.stdout.write(text);
+      };
       try {
         const results = await generateBatches(config, {
           batches: total,
@@ -168,11 +178,20 @@ export function registerGenerate(program: Command): void {
           follow: opts.follow,
           signal: stop.signal,
           killSignal: kill.signal,
-          onStart: (message) => process.stdout.write(`${message}\n`),
-          onBatch: (r, i) => process.stdout.write(describeBatch(r, i, total)),
+          onStart: (message) => {
+            say(`${message}\n`);
+            bar.start('generate', total);
+          },
+          onBatch: (r, i) => {
+            rowsSoFar += r.rows;
+            say(describeBatch(r, i, total));
+            if (i + 1 < total) bar.start('generate', total, i + 1, rowsSoFar);
+          },
         });
+        bar.stop();
         if (stop.signal.aborted) process.stdout.write(`stopped after ${results.length} batch${results.length === 1 ? '' : 'es'}\n`);
       } finally {
+        bar.stop();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }

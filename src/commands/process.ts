@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { printable, safePath } from '../ops/safe-name.js';
 import { runFiles } from '../run.js';
 import type { BatchResult } from '../runner.js';
-import { action, configFrom, EXIT, withConfigOption } from './common.js';
+import { action, configFrom, EXIT, UserError, withConfigOption } from './common.js';
 import { createReporter } from './console.js';
 
 export function formatBatchLine(r: BatchResult): string {
@@ -32,9 +32,11 @@ export function registerProcess(program: Command): void {
       )
       .option('--archive', 'move each loaded file to paths.archive')
       .option('--delete', 'delete each loaded file')
-      .option('--json', 'one JSON object per file on stdout'),
+      .option('--json', 'one JSON object per file on stdout')
+      .option('-q, --quiet', 'print errors and quarantined files only (no progress bar)'),
   ).action(
-    action(async (files: string[], opts: { config?: string; archive?: boolean; delete?: boolean; json?: boolean }) => {
+    action(async (files: string[], opts: { config?: string; archive?: boolean; delete?: boolean; json?: boolean; quiet?: boolean }) => {
+      if (opts.quiet && opts.json) throw new UserError('--quiet and --json exclude each other');
       const config = configFrom(opts);
       let code: number = EXIT.ok;
       const present = files.filter((f) => {
@@ -43,12 +45,18 @@ export function registerProcess(program: Command): void {
         code = EXIT.failed;
         return false;
       });
-      const reporter = createReporter(opts.json ? 'json' : 'quiet');
+      // The progress bar (stderr, terminals only) in place of the reporter's own batch lines: this command prints its own.
+      const reporter = createReporter(opts.json ? 'json' : 'quiet', undefined, { progress: !opts.json && !opts.quiet });
       const summary = await runFiles(config, present, {
         onSuccess: opts.delete ? 'delete' : opts.archive ? 'archive' : 'keep',
-        reporter: { ...reporter, batch: () => undefined },
-        onBatch: (r) => process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : `${formatBatchLine(r)}\n`),
+        reporter: { ...reporter, batch: () => reporter.clearProgress() },
+        onBatch: (r) => {
+          reporter.clearProgress();
+          if (opts.quiet && r.status !== 'quarantined') return;
+          (opts.quiet ? process.stderr : process.stdout).write(opts.json ? `${JSON.stringify(r)}\n` : `${formatBatchLine(r)}\n`);
+        },
       });
+      reporter.clearProgress();
       if (summary.quarantined > 0 && code === EXIT.ok) code = EXIT.quarantined;
       if (summary.failed > 0) code = EXIT.failed;
       return code;

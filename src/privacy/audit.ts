@@ -111,13 +111,7 @@ function storeFindings(c: AuditContext, aged: Set<string> | null): Finding[] {
   const nPat = i.yearsOfAged90Patients();
   if (nPat) out.push({ kind: 'age90_year', where, detail: `${nPat} row(s) of patients aged ${AGE_CAP}+ carry dob_year or event_year` });
   if (aged) {
-    let rows = 0;
-    let patients = 0;
-    for (const [k, n] of i.patientsWithYears()) {
-      if (!aged.has(k)) continue;
-      patients++;
-      rows += n;
-    }
+    const { patients, rows } = i.yearRowsOf(aged);
     if (rows) {
       out.push({
         kind: 'age90_crossed', where,
@@ -234,8 +228,7 @@ async function attestationFindings(c: AuditContext, batchIds: readonly string[])
 // ---- Parquet -----------------------------------------------------------------------------------------------
 
 interface ParquetFacts {
-  /** patient_key -> rows with a year; keys with a row at 90+. */
-  yearRows: Map<string, number>;
+  /** Keys with a row at 90+ (bounded by the 90+ patients, not by the store). */
   aged: Set<string>;
 }
 
@@ -265,6 +258,8 @@ function stringValues(t: arrow.Table): Buffer {
 function factsOfRows(t: arrow.Table, vintageOf: Map<string, { table: Zip3Table | null; profile: string }>, facts: ParquetFacts): { years90: number; zip3: number; dates: number } {
   const r = { years90: 0, zip3: 0, dates: 0 };
   for (const rb of t.batches) {
+    // (the rows with a year of 90+ patients are counted in a second pass, yearRowsOf: a map over every patient
+    // key of the store would grow with it, up to the 2^24 ceiling of a JS Map)
     const get = (name: string) => rb.getChild(name);
     const pk = get('patient_key');
     const dob = get('dob_year');
@@ -282,7 +277,6 @@ function factsOfRows(t: arrow.Table, vintageOf: Map<string, { table: Zip3Table |
         facts.aged.add(key);
         if (hasYear) r.years90++;
       }
-      if (hasYear) facts.yearRows.set(key, (facts.yearRows.get(key) ?? 0) + 1);
       const b = vintageOf.get(String(batch.get(i)));
       if (date.isValid(i) && b?.profile !== 'limited_data_set') r.dates++;
       const z = zip.get(i) as string | null;
@@ -290,6 +284,36 @@ function factsOfRows(t: arrow.Table, vintageOf: Map<string, { table: Zip3Table |
     }
   }
   return r;
+}
+
+/**
+ * Rows that carry a year, of patients aged 90+ in the rows (`agedInRows`) or by the audit day (`agedByDay`): a second
+ * pass over the files, counting only those patients (an unreadable file was reported by the first pass).
+ */
+async function yearRowsOf(files: readonly string[], agedInRows: ReadonlySet<string>, agedByDay: ReadonlySet<string> | null): Promise<{ ofAged: number; crossed: number }> {
+  let ofAged = 0;
+  let crossed = 0;
+  for (const f of files) {
+    let t: arrow.Table;
+    try {
+      t = readTable(await fs.readFile(f));
+    } catch {
+      continue;
+    }
+    for (const rb of t.batches) {
+      const pk = rb.getChild('patient_key');
+      const dob = rb.getChild('dob_year');
+      const ev = rb.getChild('event_year');
+      if (!pk || !dob || !ev) continue;
+      for (let i = 0; i < rb.numRows; i++) {
+        if (!dob.isValid(i) && !ev.isValid(i)) continue;
+        const key = String(pk.get(i));
+        if (agedInRows.has(key)) ofAged++;
+        else if (agedByDay?.has(key)) crossed++;
+      }
+    }
+  }
+  return { ofAged, crossed };
 }
 
 async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Promise<Finding[]> {
@@ -308,7 +332,7 @@ async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Prom
   ];
   const aged = c.inspector?.aged90Keys(processingDay(c.nowMs, c.config.input.timezone)) ?? null;
   for (const g of groups) {
-    const gf: ParquetFacts = { yearRows: new Map(), aged: new Set() };
+    const gf: ParquetFacts = { aged: new Set() };
     let years90 = 0;
     for (const f of g.files) {
       const where = rel(c.config, f);
@@ -330,12 +354,7 @@ async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Prom
       if (needles) out.push(...scanBuffer(stringValues(t), needles, `${where} (decoded values)`, false));
     }
     if (years90) out.push({ kind: 'age90_year', where: g.label, detail: `${years90} Parquet row(s) with age_years >= ${AGE_CAP} carry dob_year or event_year` });
-    let ofAged = 0;
-    let crossed = 0;
-    for (const [k, n] of gf.yearRows) {
-      if (gf.aged.has(k)) ofAged += n;
-      else if (aged?.has(k)) crossed += n;
-    }
+    const { ofAged, crossed } = gf.aged.size > 0 || (aged?.size ?? 0) > 0 ? await yearRowsOf(g.files, gf.aged, aged) : { ofAged: 0, crossed: 0 };
     if (ofAged) out.push({ kind: 'age90_year', where: g.label, detail: `${ofAged} Parquet row(s) of patients aged ${AGE_CAP}+ carry dob_year or event_year` });
     if (crossed) out.push({ kind: 'age90_crossed', where: g.label, detail: `${crossed} Parquet row(s) of patients aged ${AGE_CAP}+ by the audit day carry a year` });
   }

@@ -28,8 +28,11 @@ export interface ReleaseInspector {
   yearsAtAge90(): number;
   /** Rows that carry a year, of patients who have a row at age 90 or more. */
   yearsOfAged90Patients(): number;
-  /** Per patient_key, how many of their rows carry a year. */
-  patientsWithYears(): Map<string, number>;
+  /**
+   * Of these patient_keys, how many have rows that carry a year, and how many such rows (asked about a given set,
+   * never a map of every patient of the store).
+   */
+  yearRowsOf(keys: Iterable<string>): { patients: number; rows: number };
   /** Distinct zip3 values per batch zip3 vintage, with row counts. */
   zip3s(): { vintage: string; zip3: string; rows: number }[];
   /** Rows with an event_date in batches whose profile is not limited_data_set. */

@@ -82,6 +82,19 @@ describe('medetl audit', () => {
         },
         expect: /^FINDING age90_year: masked_out\/parts: 2 Parquet row\(s\) with age_years >= 90 carry dob_year or event_year$/m,
       },
+      {
+        // the same plant, judged per patient (a second pass over the parts counts only the 90+ patients' rows)
+        name: '90+ patient with rows that carry a year (Parquet)',
+        plant: async (d) => {
+          const parts = path.join(d, 'masked_out', 'parts');
+          for (const n of readdirSync(parts)) {
+            const f = path.join(parts, n).replace(/\\/g, '/');
+            await duckQuery(`COPY (SELECT * REPLACE (CASE WHEN age_years = 90 THEN 2025 ELSE event_year END AS event_year) FROM read_parquet('${f}')) TO '${f}.x' (FORMAT parquet)`);
+            renameSync(`${f}.x`, f);
+          }
+        },
+        expect: /^FINDING age90_year: masked_out\/parts: 2 Parquet row\(s\) of patients aged 90\+ carry dob_year or event_year$/m,
+      },
       { name: 'zip3 off the allow-list', plant: (d) => sql(d, "UPDATE events SET zip3 = '036' WHERE zip3 = '021'"), expect: /^FINDING zip3: masked_out\/cleaned\.sqlite: \d+ row\(s\) with a zip3 that is not on the allow-list \(table census2020\)$/m },
       { name: 'two profiles', plant: (d) => sql(d, "UPDATE batches SET deid_profile = 'limited_data_set' WHERE seq = 1"), expect: /^FINDING profile: masked_out\/cleaned\.sqlite: the store mixes profiles: limited_data_set, safe_harbor$/m },
       { name: 'a full date', plant: (d) => sql(d, "UPDATE events SET event_date = '2025-03-04' WHERE rowid = 1"), expect: /^FINDING date_precision: masked_out\/cleaned\.sqlite: 1 row\(s\) with an event_date outside the limited_data_set profile$/m },

@@ -193,7 +193,7 @@ describe('console', () => {
 
   function capture(isTTY: boolean) {
     const out = Object.assign(new PassThrough(), { isTTY, columns: 80 });
-    const err = new PassThrough();
+    const err = Object.assign(new PassThrough(), { isTTY, columns: 120 });
     let o = '';
     let e = '';
     out.on('data', (d) => (o += d));
@@ -224,17 +224,36 @@ describe('console', () => {
     expect(c2.err()).toBe('');
   });
 
-  it('shows progress only on a TTY, rewriting one line', () => {
+  it('shows a progress bar on stderr only on a TTY, cleared before the batch line', () => {
     const tty = capture(true);
     const h = createReporter('human', tty.streams);
     h.progress('/in/events_2024_01.csv', 5000, 50, 100, 1000);
     h.batch(r);
-    expect(tty.out()).toMatch(/^\r\x1b\[2K {2}events_2024_01\.csv +50% +5,000 rows\r\x1b\[2Kloaded/);
+    expect(tty.err()).toMatch(/events_2024_01\.csv \[=+ +\] 50% \| 0 KB\/0 KB {2}5,000 rows \| [\d,]+ rows\/s \| ETA/);
+    expect(tty.err()).toMatch(/\x1b\[2K/); // cleared
+    expect(tty.out()).toMatch(/^loaded/);
+    // not yet 300 ms into the batch: no bar (no flash on small files)
+    const early = capture(true);
+    createReporter('human', early.streams).progress('/in/events_small.csv', 10, 50, 100, 100);
+    expect(early.err()).toBe('');
+    // a pipe, or json/quiet mode on a TTY: nothing
     const pipe = capture(false);
     const h2 = createReporter('human', pipe.streams);
     h2.progress('/in/events_big.csv', 5000, 50, 100, 1000);
     h2.batch(r);
     expect(pipe.out()).toMatch(/^loaded/);
+    expect(pipe.err()).toBe('');
+    for (const mode of ['json', 'quiet'] as const) {
+      const c = capture(true);
+      createReporter(mode, c.streams).progress('/in/events_big.csv', 5000, 50, 100, 1000);
+      expect(c.err()).toBe('');
+    }
+    // quiet with the bar asked for (what `process` does): the bar, and no batch line
+    const q = capture(true);
+    const hq = createReporter('quiet', q.streams, { progress: true });
+    hq.progress('/in/events_2024_02.csv', 5000, 50, 100, 1000);
+    hq.clearProgress();
+    expect(q.err()).toMatch(/events_2024_02\.csv \[.*50%/);
   });
 
   it('describes errors without their message', () => {

@@ -19,13 +19,27 @@ import { TMP_SUFFIX } from './part-sink.js';
 /** The temporary name a compaction writes `file` under (this process's pid in it: see sweepCompactionTemps). */
 export const compactionTemp = (file: string): string => `${file}.${process.pid}${TMP_SUFFIX}`;
 
+/** How far a compaction is: parts finished of all parts, row groups and rows read so far (for a progress bar). */
+export interface CompactProgress {
+  partsDone: number;
+  parts: number;
+  rowGroups: number;
+  rows: number;
+}
+
 /**
  * One Parquet file with every row of the given parts, in order. Streams one row group at a time (memory bounded
  * whatever the parts' sizes), writes a temporary file, fsyncs it, then renames it into place; on failure the
  * temporary file is removed. A part that cannot be read fails it with an UnreadablePartError naming the part.
  */
-export async function compactFiles(parts: readonly string[], outFile: string, compression: ParquetCompression): Promise<{ parts: number; rows: number }> {
+export async function compactFiles(
+  parts: readonly string[],
+  outFile: string,
+  compression: ParquetCompression,
+  onProgress?: (p: CompactProgress) => void,
+): Promise<{ parts: number; rows: number }> {
   initWasm();
+  let rowGroups = 0;
   let rows = 0;
   let k = 0;
   let current: AsyncGenerator<pw.RecordBatch> | null = null;
@@ -46,9 +60,12 @@ export async function compactFiles(parts: readonly string[], outFile: string, co
         }
         if (next.done) {
           current = null;
+          onProgress?.({ partsDone: k, parts: parts.length, rowGroups, rows });
           continue;
         }
         rows += next.value.numRows;
+        rowGroups++;
+        onProgress?.({ partsDone: k - 1, parts: parts.length, rowGroups, rows });
         return controller.enqueue(next.value);
       }
     },
@@ -107,21 +124,29 @@ export interface CompactJob {
  * batch loop keeps its thread). Inline when running from TypeScript sources (tests). `signal` terminates the
  * thread; its temporary file is then removed.
  */
-export async function compactOffThread(job: CompactJob, signal?: AbortSignal): Promise<{ parts: number; rows: number }> {
-  if (!existsSync(workerFile)) return compactFiles(job.parts, job.outFile, job.compression);
-  const w = new Worker(workerFile, { workerData: job });
+export async function compactOffThread(
+  job: CompactJob,
+  signal?: AbortSignal,
+  onProgress?: (p: CompactProgress) => void,
+): Promise<{ parts: number; rows: number }> {
+  if (!existsSync(workerFile)) return compactFiles(job.parts, job.outFile, job.compression, onProgress);
+  const w = new Worker(workerFile, { workerData: { ...job, progress: onProgress !== undefined } });
   const tmp = compactionTemp(job.outFile); // the thread shares this process's pid
   try {
     return await new Promise((resolve, reject) => {
       const onAbort = () => void w.terminate().then(() => reject(Object.assign(new Error('compaction stopped'), { code: 'compaction_stopped' })));
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();
-      w.once('message', (m: { ok: true; parts: number; rows: number } | { ok: false; error: string; file?: string }) => {
+      type Reply = { ok: true; parts: number; rows: number } | { ok: false; error: string; file?: string } | { progress: CompactProgress };
+      const onMessage = (m: Reply) => {
+        if ('progress' in m) return void onProgress?.(m.progress);
+        w.off('message', onMessage);
         signal?.removeEventListener('abort', onAbort);
         if (m.ok) resolve({ parts: m.parts, rows: m.rows });
         else if (m.file) reject(Object.assign(new UnreadablePartError(m.file, null), { message: m.error }));
         else reject(new Error(`compaction: ${m.error}`));
-      });
+      };
+      w.on('message', onMessage);
       w.once('error', (err) => {
         signal?.removeEventListener('abort', onAbort);
         reject(err);
@@ -203,13 +228,13 @@ export interface ReleaseTarget {
 export async function compactRelease(
   t: ReleaseTarget,
   reader: LedgerReader,
-  opts: { sinceSeq?: number; signal?: AbortSignal; waitForPartsMs?: number } = {},
+  opts: { sinceSeq?: number; signal?: AbortSignal; waitForPartsMs?: number; onProgress?: (p: CompactProgress) => void } = {},
 ): Promise<CompactReport | null> {
   await sweepCompactionTemps(t.maskedOut, t.outFile);
   const snap = await releaseSnapshot(reader, t.maskedOut);
   if (opts.sinceSeq !== undefined && snap.seq === opts.sinceSeq) return null;
   await awaitParts(snap.parts, opts.waitForPartsMs ?? 5_000);
-  const c = await compactOffThread({ parts: snap.parts, outFile: t.outFile, compression: t.compression }, opts.signal);
+  const c = await compactOffThread({ parts: snap.parts, outFile: t.outFile, compression: t.compression }, opts.signal, opts.onProgress);
   const b = await writeBiFiles(t.maskedOut, snap.bi, t.compression);
   return { seq: snap.seq, parts: c.parts, rows: c.rows, biTables: b.tables, biRows: b.rows };
 }

@@ -81,16 +81,22 @@ export class SqliteInspector implements ReleaseInspector {
     );
   }
 
-  patientsWithYears(): Map<string, number> {
-    const out = new Map<string, number>();
-    if (!hasTable(this.db, 'events')) return out;
-    const rows = this.db
-      .prepare(
-        `SELECT p.patient_key AS k, e.n FROM (SELECT patient_ref, COUNT(*) AS n FROM events WHERE dob_year IS NOT NULL OR event_year IS NOT NULL
-         GROUP BY patient_ref) e JOIN patients p ON p.patient_ref = e.patient_ref`,
-      )
-      .all() as { k: string; n: number }[];
-    for (const r of rows) out.set(r.k, r.n);
+  yearRowsOf(keys: Iterable<string>): { patients: number; rows: number } {
+    const out = { patients: 0, rows: 0 };
+    if (!hasTable(this.db, 'events') || !hasTable(this.db, 'patients')) return out;
+    const all = [...keys];
+    const KEYS_PER_QUERY = 500;
+    for (let i = 0; i < all.length; i += KEYS_PER_QUERY) {
+      const part = all.slice(i, i + KEYS_PER_QUERY);
+      const r = this.db
+        .prepare(
+          `SELECT COUNT(DISTINCT e.patient_ref) AS patients, COUNT(*) AS n FROM events e JOIN patients p ON p.patient_ref = e.patient_ref
+           WHERE p.patient_key IN (${part.map(() => '?').join(',')}) AND (e.dob_year IS NOT NULL OR e.event_year IS NOT NULL)`,
+        )
+        .get(...part) as { patients: number; n: number };
+      out.patients += Number(r.patients);
+      out.rows += Number(r.n);
+    }
     return out;
   }
 
