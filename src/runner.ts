@@ -75,6 +75,13 @@ export interface BatchResult extends BatchCounts {
   resumedAt?: number;
 }
 
+/** A segment's content was refused (quarantine): the error, with the counts the segment had reached. */
+class SegmentRefused extends Error {
+  constructor(readonly error: BatchError | CsvError, readonly partial: BatchResult) {
+    super(error.message);
+  }
+}
+
 /** Adds one committed batch to a file's result. */
 function addCounts(total: BatchResult, r: BatchResult): void {
   total.batches = (total.batches ?? 0) + 1;
@@ -217,6 +224,13 @@ export class Runner {
         addCounts(total, r.result);
       }
     } catch (err) {
+      if (err instanceof SegmentRefused) {
+        // What the refused segment read is reported with it; loaded stays what earlier segments committed.
+        const { partial } = err;
+        const counts = { ...total, rowsIn: total.rowsIn + partial.rowsIn, rejected: total.rejected + partial.rejected, flagged: total.flagged + partial.flagged };
+        for (const [k, v] of Object.entries(partial.rejectedByReason)) counts.rejectedByReason = { ...counts.rejectedByReason, [k]: (counts.rejectedByReason[k] ?? 0) + v };
+        return this.quarantined(d, err.error, counts, content, t0);
+      }
       if (err instanceof BatchError || err instanceof CsvError) return this.quarantined(d, err, total, content, t0);
       throw err;
     }
@@ -353,6 +367,7 @@ export class Runner {
       if (tx) this.parts.history?.discard(tx.batchId);
       await Promise.all(staged.map((s) => s.abort().catch(() => undefined)));
       if (err instanceof AlreadyCommittedError) return { kind: 'committed', batchId: err.batchId }; // another writer won the race
+      if (err instanceof BatchError || err instanceof CsvError) throw new SegmentRefused(err, result);
       throw err;
     }
     // 5 (the batch's part). Committed: recovery publishes a part left temporary.
