@@ -63,8 +63,8 @@ describe.skipIf(!up)('medetl worker + watch --publish (real NATS and PostgreSQL,
     let rnd = 12345;
     const random = () => ((rnd = (rnd * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     await waitFor('the first batch', async () => (await loaded()) > 0, 30_000, diag);
-    while (kills < 8 && (await loaded()) < FILES) {
-      await sleep(400 + random() * 900);
+    while (kills < 6 && (await loaded()) < FILES) {
+      await sleep(300 + random() * 700);
       const at = Math.floor(random() * workers.length);
       workers[at].proc.kill('SIGKILL');
       await workers[at].exited;
