@@ -187,17 +187,24 @@ export async function startPublish(config: Config, opts: Omit<WatchOptions, 'run
   const reporter = opts.reporter ?? silentReporter;
   const s = natsSettings(config);
   const log = createLogger(config.resolved.logs, config.log.level, opts.logFile);
-  const publisher = await openWorkPublisher(config, log);
-  let source: FolderSource;
+  // The incoming/ lock first: a second publisher (or watcher) on the same folder is told so before anything else.
+  const source = await FolderSource.open(config, {
+    drain: opts.drain,
+    log,
+    onLockLost: (file) => reporter.error(`medetl: the lock ${file} was removed or taken by another process; stopping`),
+  });
+  let publisher: Awaited<ReturnType<typeof openWorkPublisher>>;
+  try {
+    publisher = await openWorkPublisher(config, log);
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
   try {
     await publisher.recover();
-    source = await FolderSource.open(config, {
-      drain: opts.drain,
-      log,
-      onLockLost: (file) => reporter.error(`medetl: the lock ${file} was removed or taken by another process; stopping`),
-    });
   } catch (err) {
     await publisher.close();
+    await source.close();
     throw err;
   }
   const where = describeServers(config.env[NATS_URL_VARIABLE]);
