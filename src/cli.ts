@@ -6,6 +6,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerMap } from './commands/map.js';
 import { registerReplay } from './commands/replay.js';
 import { registerWatch } from './commands/watch.js';
+import { registerWorker } from './commands/worker.js';
 import { registerProcess } from './commands/process.js';
 import { registerVerify } from './commands/verify.js';
 import { registerCompact } from './commands/compact.js';
@@ -37,13 +38,15 @@ Exit codes: 0 ok; 1 unexpected error; 2 bad usage, config or key; 3 a file was q
 4 a file failed (I/O); 5 verify found a mismatch; 6 audit found a problem.
 
 Start here:  medetl demo        (init, generate, watch until drained, summary)
-Daemon:      medetl watch       and in another terminal   medetl generate --every 20s`,
+Daemon:      medetl watch       and in another terminal   medetl generate --every 20s
+Scale-out:   medetl watch --publish   and on each machine   medetl worker   (NATS + store: postgres; docs/scale-out.md)`,
   );
 
 registerInit(program);
 registerGenerate(program);
 registerMap(program);
 registerWatch(program);
+registerWorker(program);
 registerReplay(program);
 registerProcess(program);
 registerVerify(program);

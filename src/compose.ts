@@ -24,6 +24,7 @@ import { biStep, revisePatients } from './stores/bi/step.js';
 import type { LedgerReader } from './stores/ledger.js';
 import { HistoryKeeper } from './stores/history.js';
 import { openConfiguredPostgresStore, openPostgresLedger, openPostgresOutbox } from './stores/postgres/store.js';
+import { openPublisher, type NatsConnection, type Publisher } from './sources/nats/index.js';
 import { SqliteInspector } from './stores/sqlite/inspect.js';
 import { SqliteOutboxQueue } from './stores/sqlite/outbox.js';
 import { openSqliteSql, SqliteStore } from './stores/sqlite/store.js';
@@ -222,6 +223,16 @@ export async function openLedger(config: Config, log?: Logger): Promise<LedgerRe
 /** Whether the store holds anything yet (SQLite: its file exists; PostgreSQL: always asked). */
 export function storeMayHoldData(config: Config): boolean {
   return config.store === 'postgres' || existsSync(config.resolved.sqlite);
+}
+
+/**
+ * `watch --publish`: the work-queue publisher (NATS JetStream; the stream is created when missing). The key is
+ * checked first (work items carry a keyed content hash) and the name policy applied (names are logged through it).
+ */
+export async function openWorkPublisher(config: Config, log: Logger): Promise<Publisher & { connection: NatsConnection }> {
+  const key = parseKey(config.env[KEY_VARIABLE]);
+  applyNamePolicy(config, key);
+  return openPublisher(config, log, key);
 }
 
 /** One outbox sink's queue, for `medetl push` (no batch writer needed). */

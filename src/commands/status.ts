@@ -10,6 +10,8 @@ import { openLedger } from '../compose.js';
 import { printable, safeName } from '../ops/safe-name.js';
 import { listParts, readPartCounts, UnreadablePartError } from '../sinks/parquet/read.js';
 import { nameFilter } from '../sources/folder/scan.js';
+import { describeServers, NATS_URL_VARIABLE, streamStatus, type StreamStatus, type WorkerSeen } from '../sources/nats/index.js';
+import { errorCode } from '../core/errors.js';
 import { REASON_SUFFIX, REJECTS_SUFFIX } from '../sources/quarantine.js';
 import { action, configFrom, withConfigOption } from './common.js';
 
@@ -26,6 +28,42 @@ export interface StatusReport {
   keyId: string | null;
   keyIdsInLedger: string[];
   daemon: { running: boolean; pid?: number; host?: string; since?: string };
+  /** The NATS work queue, when MEDETL_NATS_URL is set (scale-out): its backlog and the workers seen recently. */
+  workQueue?: WorkQueueStatus;
+}
+
+export type WorkQueueStatus =
+  | {
+      reachable: true;
+      servers: string;
+      stream: string;
+      exists: boolean;
+      /** Not yet delivered to a worker. */
+      waiting: number;
+      /** Delivered, not yet acknowledged (being loaded, or waiting for ack_wait after a crash). */
+      inFlight: number;
+      redelivered: number;
+      /** Workers heard from within nats.worker_seen_ms, newest first. */
+      workers: Pick<WorkerSeen, 'id' | 'host' | 'pid' | 'state' | 'busy' | 'batches' | 'last_seen_ms'>[];
+    }
+  | { reachable: false; servers: string; error: string };
+
+/** The work queue as NATS sees it; unreachable (or misconfigured) is reported, never thrown. */
+export async function workQueueStatus(config: Config): Promise<WorkQueueStatus> {
+  const servers = describeServers(config.env[NATS_URL_VARIABLE]);
+  let st: StreamStatus;
+  try {
+    st = await streamStatus(config);
+  } catch (err) {
+    const msg = (err as { userFacing?: boolean }).userFacing ? (err as Error).message : `NATS at ${servers} did not answer (${errorCode(err)})`;
+    return { reachable: false, servers, error: msg };
+  }
+  return {
+    reachable: true, servers, stream: st.stream, exists: st.exists,
+    waiting: st.consumer.exists ? st.consumer.pending : st.messages,
+    inFlight: st.consumer.ackPending, redelivered: st.consumer.redelivered,
+    workers: st.workers.map((w) => ({ id: w.id, host: w.host, pid: w.pid, state: w.state, busy: w.busy, batches: w.batches, last_seen_ms: w.last_seen_ms })),
+  };
 }
 
 function listFiles(dir: string): string[] {
@@ -67,7 +105,12 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       unreadableParts.push(path.basename(part));
     }
   }
-  const ledger = await openLedger(config);
+  // Started first: NATS answers (or fails) while the ledger is read.
+  const queue = config.env[NATS_URL_VARIABLE]?.trim() ? workQueueStatus(config) : null;
+  const ledger = await openLedger(config).catch(async (err: unknown) => {
+    await queue;
+    throw err;
+  });
   try {
     const s = await ledger.summary();
     const [last] = await ledger.batches({ newestFirst: true, limit: 1 });
@@ -91,6 +134,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       keyId,
       keyIdsInLedger: s.keyIds,
       daemon: daemonState(p.lock),
+      ...(queue ? { workQueue: await queue } : {}),
     };
   } finally {
     await ledger.close();
@@ -125,16 +169,35 @@ function human(r: StatusReport, config: Config): string {
     }`,
     `key:          ${r.keyId ? `key id ${r.keyId}` : 'MEDETL_HMAC_KEY missing or invalid'}` +
       (otherKeys.length ? ` (WARNING: the ledger has batches under key id(s) ${otherKeys.join(', ')}: patient_key values will not join across keys)` : ''),
+    ...(r.workQueue ? workQueueLines(r.workQueue, config) : []),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function workQueueLines(q: WorkQueueStatus, config: Config): string[] {
+  if (!q.reachable) return [`work queue:   UNREACHABLE: ${q.error}`];
+  if (!q.exists) return [`work queue:   stream ${q.stream} at ${q.servers} not created yet (the first worker or publisher creates it)`];
+  const seenS = Math.round(config.nats.worker_seen_ms / 1000);
+  const ago = (ms: number) => `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago`;
+  return [
+    `work queue:   stream ${q.stream} at ${q.servers}: ${q.waiting} waiting, ${q.inFlight} in flight, ${q.redelivered} redelivered`,
+    `workers:      ${q.workers.length} seen in the last ${seenS} s${q.workers.length ? ':' : ''}`,
+    ...q.workers.map(
+      (w) => `  ${w.id}  ${w.state === 'stopped' ? 'stopped' : w.busy ? 'busy' : 'idle'}, ${w.batches.done} done, ${w.batches.quarantined} quarantined, ${w.batches.retried} retried; seen ${ago(w.last_seen_ms)}`,
+    ),
+  ];
 }
 
 export function registerStatus(program: Command): void {
   withConfigOption(
     program
       .command('status')
-      .summary('waiting, processed, quarantined, rows in the store and Parquet, last batch, QC drift, key, daemon')
-      .description('files waiting, batches processed and quarantined (by reason), rows in the store and in Parquet and whether they agree, last batch, QC drift (departures from the rolling baseline), key id, daemon')
+      .summary('waiting, processed, quarantined, rows in the store and Parquet, last batch, QC drift, key, daemon, work queue')
+      .description(
+        'files waiting, batches processed and quarantined (by reason), rows in the store and in Parquet and whether they agree, last batch, ' +
+          'QC drift (departures from the rolling baseline), key id, daemon; ' +
+          'with MEDETL_NATS_URL set, the NATS work queue\'s backlog (waiting, in flight, redelivered) and the workers seen within nats.worker_seen_ms',
+      )
       .option('--json', 'print the report as one JSON object'),
   ).action(
     action(async (opts: { config?: string; json?: boolean }) => {

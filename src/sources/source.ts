@@ -1,6 +1,6 @@
 // The source contract: where events files come from, and what happens to a raw file after the runner is done with
 // it. The folder source (sources/folder/) watches incoming/; the file-list source (sources/files.ts) serves
-// `medetl process`; the NATS source (sources/nats.ts) serves `medetl worker`. The runner (src/runner.ts) never
+// `medetl process`; the NATS source (sources/nats/) serves `medetl worker`. The runner (src/runner.ts) never
 // moves, deletes or acknowledges anything itself: it tells the delivery how the file ended.
 
 /** Why a file was quarantined: codes, counts and line numbers, never a patient value. */

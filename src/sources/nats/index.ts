@@ -1,5 +1,5 @@
 // The NATS JetStream transport, as the composition module and the commands use it.
-export { connectNats, describeServers, natsConnectOptions, NATS_URL_VARIABLE } from './connect.js';
+export { connectNats, describeServers, natsConnectOptions, NATS_URL_VARIABLE, type NatsConnection } from './connect.js';
 export { newWorkerId, WorkerHeartbeat, workersSeen, type WorkerBeat, type WorkerSeen } from './heartbeat.js';
 export { contentHash, decodeWorkItem, type WorkItem } from './message.js';
 export { openPublisher, publishFile, Publisher, PublishFailedError, type PublishOutcome, type PublishResult } from './publisher.js';
