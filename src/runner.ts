@@ -29,6 +29,7 @@ import { statSync } from 'node:fs';
 import type { Config } from './config/load.js';
 import type { HmacKey } from './config/key.js';
 import { abortError, BatchError, CsvError } from './core/errors.js';
+import { collectGarbage } from './core/gc.js';
 import type { Clock } from './core/time.js';
 import type { Logger } from './ops/log.js';
 import { contentKey, DEID_RULESET_VERSION, deidentifyWithFacts, eventFingerprints, headKey, patientKey, type MaskedBatch } from './pipeline/deid.js';
@@ -222,6 +223,7 @@ export class Runner {
           this.parts.log.warn({ event: 'file_rewritten', file: d.name }, 'a file seen before changed before its end: loaded again (events already stored count as duplicates)');
         }
         addCounts(total, r.result);
+        if (!seg.last) collectGarbage(); // the next batch fills while this one's columns are released
       }
     } catch (err) {
       if (err instanceof SegmentRefused) {
@@ -303,6 +305,7 @@ export class Runner {
         result.rejectedByReason = countRejects(rejects);
       }
       this.parts.history?.stage(batchId, q.historyAppends);
+      q.historyAppends.length = 0; // staged as one document per patient: the per-reading appends can go
       result.drift = q.drift.length;
       checkAbort();
       result.loaded = batch.n;
