@@ -196,10 +196,13 @@ export class Runner {
       const segments = readSegments(
         d.path,
         (fields, line) => {
-          if (builder) return builder.add(fields, line);
-          header = resolveHeader(fields);
-          width = fields.length;
-          builder = fresh();
+          if (!header) {
+            header = resolveHeader(fields);
+            width = fields.length;
+            return;
+          }
+          // A segment's batch is made at its first record, once the batch before it has been handed over.
+          (builder ??= fresh()).add(fields, line);
         },
         {
           maxRows, cutAt: earlier.map((e) => e.endOffset), signal,
@@ -208,10 +211,11 @@ export class Runner {
       );
       for await (const seg of segments) {
         content = { contentKey: contentKey(key, seg.prefixSha256), headKey: head, startOffset: seg.startOffset, endOffset: seg.endOffset };
-        const b: RawBatchBuilder | null = builder;
-        builder = header ? fresh() : null; // the next segment's records go to a new batch
+        // A file with a header and no record is a batch of none (as before segments); no header: b stays null.
+        const b: RawBatchBuilder | null = builder ?? (header && seg.index === 0 ? fresh() : null);
+        builder = null; // the next segment's records go to a new batch
         rowsBefore += b?.rowsIn ?? 0;
-        if (seg.index > 0 && b && b.rowsIn === 0) continue; // only blank lines after the last cut
+        if (seg.index > 0 && (!b || b.rowsIn === 0)) continue; // only blank lines after the last cut
         const r = await this.loadSegment(d, content, b, fileRejects, signal, t0);
         if (r.kind === 'committed') {
           skippedBatchId = r.batchId;
