@@ -215,7 +215,7 @@ export const batchSchema = z
      * A batch holds at most this many records: a larger file loads as consecutive batches (segments cut at record
      * boundaries), each exactly once, so memory is bounded by this and not by the file. QC fences are per batch.
      */
-    max_rows: z.number().int().min(1).max(4_000_000).default(1_000_000),
+    max_rows: z.number().int().min(1).max(4_000_000).default(250_000),
   })
   .strict();
 
