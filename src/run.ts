@@ -79,6 +79,16 @@ async function driveWith(
   return driveInto(behind, source, opts, reporter, endReason);
 }
 
+/** The writer for a source already open; the source is closed again when the writer cannot be opened. */
+async function openWriterBeside(config: Config, log: Logger, source: Source): Promise<Writer> {
+  try {
+    return await openWriter(config, { log });
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+}
+
 /**
  * `medetl watch`: take the incoming/ lock and the output lock, recover, scan the backlog, start watching.
  * Resolves once the watcher is up; `done` settles when it has stopped and cleaned up.
@@ -92,13 +102,7 @@ export async function startWatch(config: Config, opts: WatchOptions = {}): Promi
     log,
     onLockLost: (file) => reporter.error(`medetl: the lock ${file} was removed or taken by another process; stopping`),
   });
-  let writer: Writer;
-  try {
-    writer = await openWriter(config, { log });
-  } catch (err) {
-    await source.close();
-    throw err;
-  }
+  const writer = await openWriterBeside(config, log, source);
   const { tookOverFrom } = source.lock;
   writer.log.info({
     event: 'watch_start', glob: config.watch.glob, drain: !!opts.drain,
@@ -154,13 +158,7 @@ export async function startWorker(config: Config, opts: WorkerOptions = {}): Pro
   const s = natsSettings(config); // a bad nats.shared_dir fails before any connection
   const log = createLogger(config.resolved.logs, config.log.level, opts.logFile);
   const source = await openNatsSource(config, log, { workerId: opts.workerId });
-  let writer: Writer;
-  try {
-    writer = await openWriter(config, { log });
-  } catch (err) {
-    await source.close();
-    throw err;
-  }
+  const writer = await openWriterBeside(config, log, source);
   const where = describeServers(config.env[NATS_URL_VARIABLE]);
   writer.log.info({ event: 'worker_start', worker: source.workerId, stream: s.stream, consumer: s.consumer, servers: where });
   reporter.info(`worker ${source.workerId}: taking work from stream ${s.stream} at ${where}; Ctrl+C to stop`);

@@ -316,6 +316,16 @@ async function yearRowsOf(files: readonly string[], agedInRows: ReadonlySet<stri
   return { ofAged, crossed };
 }
 
+/** A release Parquet file as an Arrow table, or null with a release_file finding when it cannot be read. */
+async function readReleaseTable(f: string, where: string, out: { kind: string; where: string; detail: string }[]): Promise<arrow.Table | null> {
+  try {
+    return readTable(await fs.readFile(f));
+  } catch (err) {
+    out.push({ kind: 'release_file', where, detail: `not a readable Parquet file (${(err as Error).name})` });
+    return null;
+  }
+}
+
 async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Promise<Finding[]> {
   const out: Finding[] = [];
   const p = c.config.resolved;
@@ -336,13 +346,8 @@ async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Prom
     let years90 = 0;
     for (const f of g.files) {
       const where = rel(c.config, f);
-      let t: arrow.Table;
-      try {
-        t = readTable(await fs.readFile(f));
-      } catch (err) {
-        out.push({ kind: 'release_file', where, detail: `not a readable Parquet file (${(err as Error).name})` });
-        continue;
-      }
+      const t = await readReleaseTable(f, where, out);
+      if (!t) continue;
       const cols = t.schema.fields.map((x) => x.name);
       if (cols.join(',') !== OUTPUT_COLUMNS.join(',')) {
         out.push({ kind: 'release_schema', where, detail: `columns are not the output allow-list: ${cols.map(printable).join(', ')}` });
@@ -360,13 +365,8 @@ async function parquetFindings(c: AuditContext, needles: NeedleSet | null): Prom
   }
   for (const f of biFiles) {
     const where = rel(c.config, f);
-    let t: arrow.Table;
-    try {
-      t = readTable(await fs.readFile(f));
-    } catch (err) {
-      out.push({ kind: 'release_file', where, detail: `not a readable Parquet file (${(err as Error).name})` });
-      continue;
-    }
+    const t = await readReleaseTable(f, where, out);
+    if (!t) continue;
     const patients = t.getChild('patients');
     if (path.basename(f).startsWith('kpi_') && patients) {
       let small = 0;
